@@ -1,0 +1,1 @@
+"""Regression backends (imported as symqp.backends)."""

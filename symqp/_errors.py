@@ -1,0 +1,57 @@
+"""Exception types raised by symqp.
+
+Every error a user can provoke with bad input is a :class:`SymqpError`, so the command
+line can print a one-line message instead of a traceback. The subclasses also derive from
+the matching built-in type (``ValueError``, ``ImportError``, ...) so that ordinary
+``except ValueError`` code keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SymqpError",
+    "DataError",
+    "ParseError",
+    "LibraryError",
+    "BackendError",
+    "MissingDependencyError",
+    "ResultFormatError",
+    "TrainingError",
+    "AnalysisError",
+]
+
+
+class SymqpError(Exception):
+    """Base class of all errors symqp raises on purpose."""
+
+
+class DataError(SymqpError, ValueError):
+    """Trajectory / snapshot data that is malformed (shape, NaN, step, names, ...)."""
+
+
+class ParseError(SymqpError, ValueError):
+    """A user string (formula, library spec, model string) that the safe parser refuses."""
+
+
+class LibraryError(SymqpError, ValueError):
+    """A function library that cannot be built or used as asked."""
+
+
+class BackendError(SymqpError, ValueError):
+    """A regression backend that is unknown, misconfigured or fed an inconsistent problem."""
+
+
+class MissingDependencyError(SymqpError, ImportError):
+    """An optional dependency (extra) that is not installed or cannot start."""
+
+
+class ResultFormatError(SymqpError, ValueError):
+    """A saved result file with the wrong schema or content."""
+
+
+class TrainingError(SymqpError, RuntimeError):
+    """Neural training that diverged or produced non-finite values."""
+
+
+class AnalysisError(SymqpError, ValueError):
+    """An analysis request that cannot be carried out (bad epsilon, empty box, ...)."""

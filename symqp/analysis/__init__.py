@@ -1,0 +1,1 @@
+"""symqp.analysis (under construction)."""

@@ -1,0 +1,65 @@
+"""The ``symqp`` command line: a thin layer over the public API.
+
+Each sub-command lives in its own private module exposing ``register(subparsers)``; the
+module's ``register`` adds a parser whose ``func`` default is called with the parsed
+arguments and returns an exit code. Errors derived from :class:`symqp.SymqpError` are
+printed as one line (``error: ...``) with exit code 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .._errors import SymqpError
+
+__all__ = ["main"]
+
+# Sub-command modules, in the order they appear in --help.
+_COMMANDS = (
+    "_simulate",
+    "_fit",
+    "_compare",
+    "_analyze",
+    "_report",
+    "_doctor",
+    "_demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="symqp",
+        description="Exact symbolic quasipotentials from trajectory data.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMANDS:
+        try:
+            mod = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{name}":
+                continue  # command not built in this version
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except SymqpError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""symqp.data (under construction)."""

@@ -1,0 +1,1 @@
+"""symqp.decompose (under construction)."""

@@ -1,0 +1,1 @@
+"""symqp.library (under construction)."""

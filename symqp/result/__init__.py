@@ -1,0 +1,1 @@
+"""symqp.result (under construction)."""

@@ -1,0 +1,1 @@
+"""symqp.systems (under construction)."""
