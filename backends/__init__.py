@@ -1,1 +1,46 @@
-"""Regression backends (imported as symqp.backends)."""
+"""Regression backends: from decomposition targets to exact symbolic V, g and f.
+
+Every backend takes the same :class:`Problem` (points, targets ``[f, V, g]`` of an
+orthogonal decomposition, a function library) and returns a :class:`Fit` with SymPy
+expressions (``U = 2V``), a Pareto front of :class:`Candidate` models and diagnostics.
+Backends are registered by name and imported only when asked for: ``sr3`` (constrained
+sparse relaxed regression), ``stlsq`` (sequentially thresholded least squares),
+``operon`` (pyoperon genetic programming) and ``pysr`` (PySR, needs Julia); third-party
+packages add theirs through the ``symqp.backends`` entry-point group.
+
+Examples
+--------
+>>> from symqp.backends import available_backends, get_backend
+>>> sorted(available_backends())[:2]
+['operon', 'pysr']
+>>> get_backend("sr3", threshold=0.1).threshold
+0.1
+"""
+
+from ._base import Backend as Backend
+from ._base import available_backends as available_backends
+from ._base import get_backend as get_backend
+from ._base import pareto_front as pareto_front
+from ._base import register_backend as register_backend
+from ._base import select_candidate as select_candidate
+from ._problem import Candidate as Candidate
+from ._problem import Fit as Fit
+from ._problem import Problem as Problem
+from ._problem import relative_error as relative_error
+from ._stlsq import stlsq as stlsq
+from ._stlsq import tune_threshold as tune_threshold
+
+__all__ = [
+    "Backend",
+    "Candidate",
+    "Fit",
+    "Problem",
+    "available_backends",
+    "get_backend",
+    "pareto_front",
+    "register_backend",
+    "relative_error",
+    "select_candidate",
+    "stlsq",
+    "tune_threshold",
+]

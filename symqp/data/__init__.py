@@ -1,1 +1,26 @@
-"""symqp.data (under construction)."""
+"""Snapshot pairs ``(x0, xh, h)``: sampling, files, validation, and SDE paths.
+
+``Pairs`` is the data the decomposition learns from; :func:`sample_pairs` draws them from a
+built-in or user system following the seed paper's App. B protocol; :func:`save_pairs` /
+:func:`load_pairs` use the ``.npz`` format ``symqp fit`` reads; :func:`pairs_from_csv`
+turns uniformly sampled CSV trajectories into pairs; :func:`simulate_sde` runs
+Euler–Maruyama paths of ``dX = f dt + √ε dW``.
+"""
+
+from ._files import load_pairs as load_pairs
+from ._files import pairs_from_csv as pairs_from_csv
+from ._files import save_pairs as save_pairs
+from ._pairs import Pairs as Pairs
+from ._pairs import pairs_from_arrays as pairs_from_arrays
+from ._sampling import sample_pairs as sample_pairs
+from ._sde import simulate_sde as simulate_sde
+
+__all__ = [
+    "Pairs",
+    "pairs_from_arrays",
+    "sample_pairs",
+    "save_pairs",
+    "load_pairs",
+    "pairs_from_csv",
+    "simulate_sde",
+]

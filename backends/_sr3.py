@@ -1,0 +1,444 @@
+"""Constrained sparse relaxed regularized regression (paper eq. 14–16, App. A).
+
+The solver works on the scaled library ``Θ̃ = Θ S⁻¹`` (columns of unit RMS, ``S = diag(s)``)
+because the Gram matrix of a raw polynomial library is badly conditioned; the scaled
+problem is the same optimisation problem (the relaxation term and the thresholds are
+rescaled with ``S``) unless ``normalize_columns=True``, where the penalty applies to the
+coefficients of the unit-RMS columns as in pysindy.
+
+Per SR3 iteration the Ξ-update is the equality-constrained least-squares problem
+
+    min ½‖G − Θ̃Ξ̃‖² + 1/(2ν)‖R^{1/2}(Ξ̃ − W̃)‖²  subject to  C̃ vec(Ξ̃) = 0,
+
+whose solution is linear in W̃. With an orthonormal basis N of the null space of C̃ and
+``K = (Θ̃ᵀΘ̃ + R/ν) ⊗ I`` it is ``vec(Ξ̃) = N (NᵀKN)⁻¹ Nᵀ vec(Θ̃ᵀG + RW̃/ν)``; that matrix
+is formed once per problem, so an iteration is one matrix–vector product and a prox.
+pysindy's ``ConstrainedSR3`` instead inverts the full Kronecker system and its Schur
+complement at every iteration (measured in ``benchmarks/sr3_solve.py``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+
+from symqp._errors import BackendError
+
+from ._base import Backend, pareto_front, select_candidate
+from ._problem import Candidate, Fit, Problem, exact_field, orthogonality_residual, relative_error
+
+__all__ = ["SR3", "ConstrainedSR3Solver"]
+
+_REGULARIZERS = ("l0", "l1")
+
+
+def _prox(x: np.ndarray, t: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "l0":
+        return np.where(np.abs(x) > t, x, 0.0)
+    return np.sign(x) * np.maximum(np.abs(x) - t, 0.0)
+
+
+@dataclass
+class _Run:
+    coef: np.ndarray  # refitted Ξ (q, p), original units
+    support: np.ndarray  # bool (q, p) nonzeros of W in the V and g columns
+    iterations: int
+    converged: bool
+
+
+class ConstrainedSR3Solver:
+    """Precomputed constrained-SR3 solver for one design matrix Θ and target matrix G.
+
+    Parameters
+    ----------
+    Theta : array (n, q)
+        Library evaluated on the points.
+    G : array (n, p)
+        Target matrix.
+    C : array (m, q*p)
+        Equality constraints ``C vec(Ξ) = 0`` (row-major ``vec``; may have 0 rows).
+    nu : float
+        Relaxation parameter ν.
+    regularizer : {"l0", "l1"}
+        Hard (l0) or soft (l1) thresholding of W.
+    normalize_columns : bool
+        Threshold the coefficients of unit-RMS columns instead of raw coefficients.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> Theta = rng.normal(size=(200, 4))
+    >>> G = Theta @ np.array([[1.0], [0.0], [-2.0], [0.0]])
+    >>> s = ConstrainedSR3Solver(Theta, G, np.zeros((0, 4)), nu=1e-3)
+    >>> run = s.solve(0.1, s.least_squares())
+    >>> np.round(run.coef.ravel(), 12)
+    array([ 1.,  0., -2.,  0.])
+    """
+
+    def __init__(
+        self,
+        Theta: np.ndarray,
+        G: np.ndarray,
+        C: np.ndarray,
+        *,
+        nu: float,
+        regularizer: str = "l0",
+        normalize_columns: bool = False,
+        gram: np.ndarray | None = None,
+    ) -> None:
+        n, q = Theta.shape
+        p = G.shape[1]
+        self.Theta, self.G, self.q, self.p, self.nu = Theta, G, q, p, float(nu)
+        self.kind = regularizer
+        s = np.sqrt(np.einsum("ij,ij->j", Theta, Theta) / n)
+        s[s == 0] = 1.0
+        self.s = s
+        A = (Theta.T @ Theta if gram is None else gram) / np.outer(s, s)
+        self.A = A
+        self.B = (Theta.T @ G) / s[:, None]
+        # relaxation weights: 1/s² keeps the problem identical to the unscaled one
+        self.r = np.ones(q) if normalize_columns else 1.0 / s**2
+        self.tscale = np.ones(q) if normalize_columns else s
+        self.C = np.asarray(C, dtype=float)
+        self.Cs = self.C / np.repeat(s, p)[None, :] if self.C.size else self.C
+        H = A + np.diag(self.r / self.nu)
+        self.H = H
+        if self.Cs.shape[0]:
+            N = sla.null_space(self.Cs)
+        else:
+            N = np.eye(q * p)
+        if N.shape[1] == 0:
+            raise BackendError("the constraints leave no free coefficient (null space is empty)")
+        k = N.shape[1]
+        KN = np.einsum("ij,jtk->itk", H, N.reshape(q, p, k)).reshape(q * p, k)
+        red = sla.cho_factor(N.T @ KN)
+        M = N @ sla.cho_solve(red, N.T)
+        self.c0 = M @ self.B.ravel()
+        self.Mw = M * np.repeat(self.r / self.nu, p)[None, :]
+        self.null_dim = k
+
+    # -- App. A ---------------------------------------------------------------------
+    def least_squares(self, cols: np.ndarray | None = None, mask: np.ndarray | None = None) -> np.ndarray:
+        """Unconstrained least-squares coefficients (original units) of some target columns.
+
+        Solved on the Jacobi-scaled Gram matrix; used only to start the SR3 iterations.
+        """
+        cols = np.arange(self.p) if cols is None else np.asarray(cols)
+        m = np.ones(self.q, bool) if mask is None else np.asarray(mask, bool)
+        out = np.zeros((self.q, len(cols)))
+        if m.any():
+            sol = sla.lstsq(self.A[np.ix_(m, m)], self.B[np.ix_(m, cols)], cond=1e-13)[0]
+            out[m] = sol / self.s[m, None]
+        return out
+
+    def unconstrained_sr3(
+        self, cols, threshold: float, *, mask=None, max_iter: int = 100, tol: float = 1e-10
+    ) -> np.ndarray:
+        """SR3 without constraints on some target columns (App. A.1/A.2); original units."""
+        cols = np.asarray(cols)
+        m = np.ones(self.q, bool) if mask is None else np.asarray(mask, bool)
+        out = np.zeros((self.q, len(cols)))
+        if not m.any():
+            return out
+        r = self.r[m]
+        cho = sla.cho_factor(self.A[np.ix_(m, m)] + np.diag(r / self.nu))
+        B = self.B[np.ix_(m, cols)]
+        t = (threshold * self.tscale[m])[:, None]
+        W = self.least_squares(cols, m)[m] * self.s[m, None]
+        for _ in range(max_iter):
+            Xi = sla.cho_solve(cho, B + r[:, None] * W / self.nu)
+            W_new = _prox(Xi, t, self.kind)
+            done = np.max(np.abs(W_new - W), initial=0.0) <= tol * max(1.0, np.max(np.abs(W_new), initial=0.0))
+            W = W_new
+            if done:
+                break
+        out[m] = W / self.s[m, None]
+        return out
+
+    # -- eq. 14 with CΞ = 0 ---------------------------------------------------------
+    def iterate(
+        self, threshold: float, Xi0: np.ndarray, *, max_iter: int = 200, tol: float = 1e-10
+    ) -> tuple[np.ndarray, int, bool]:
+        """Run the SR3 iterations from ``Xi0`` (original units); return W (original units)."""
+        p = self.p
+        t = np.repeat(threshold * self.tscale, p)
+        w = (Xi0 * self.s[:, None]).ravel()
+        converged = False
+        it = 0
+        for it in range(1, max_iter + 1):
+            xi = self.c0 + self.Mw @ w
+            w_new = _prox(xi, t, self.kind)
+            delta = np.max(np.abs(w_new - w), initial=0.0)
+            w = w_new
+            if delta <= tol * max(1.0, np.max(np.abs(w), initial=0.0)):
+                converged = True
+                break
+        return (w.reshape(self.q, p) / self.s[:, None]), it, converged
+
+    def refit(self, support: np.ndarray, free_cols: np.ndarray) -> np.ndarray:
+        """Equality-constrained least squares with the entries outside ``support`` fixed at 0.
+
+        Columns in ``free_cols`` (the f columns) are not restricted by the support: the
+        constraints determine them. Returns Ξ in original units, satisfying the constraints
+        to round-off.
+        """
+        q, p = self.q, self.p
+        allowed = support.copy()
+        allowed[:, free_cols] = True
+        free = np.flatnonzero(allowed.ravel())
+        if free.size == 0:
+            return np.zeros((q, p))
+        Cf = self.Cs[:, free] if self.Cs.shape[0] else np.zeros((0, free.size))
+        N = sla.null_space(Cf) if Cf.shape[0] else np.eye(free.size)
+        Xi = np.zeros((q, p))
+        if N.shape[1] == 0:
+            return Xi
+        full = np.zeros((q * p, N.shape[1]))
+        full[free] = N
+        full[np.abs(full) < 1e-13 * np.max(np.abs(full))] = 0.0
+        N3 = full.reshape(q, p, -1)
+        rows = np.flatnonzero(np.any(N3 != 0, axis=(1, 2)))
+        Tu = self.Theta[:, rows] / self.s[rows]
+        Q, R = np.linalg.qr(Tu)
+        QG = Q.T @ self.G  # (u, p)
+        # columns: R @ Ξ_i[rows] for every null-space direction i
+        design = np.einsum("ab,bti->ati", R, N3[rows]).reshape(len(rows) * p, -1)
+        z = sla.lstsq(design, QG.ravel(), cond=1e-14)[0]
+        Xi = (full @ z).reshape(q, p)
+        return Xi / self.s[:, None]
+
+    def solve(
+        self,
+        threshold: float,
+        Xi0: np.ndarray,
+        *,
+        free_cols=(),
+        max_iter: int = 200,
+        tol: float = 1e-10,
+    ) -> _Run:
+        """SR3 iterations from ``Xi0`` then the refit on the support of W."""
+        W, it, conv = self.iterate(threshold, Xi0, max_iter=max_iter, tol=tol)
+        support = W != 0
+        support[:, list(free_cols)] = False
+        coef = self.refit(support, np.asarray(list(free_cols), dtype=int))
+        return _Run(coef, support, it, conv)
+
+
+class SR3(Backend):
+    """Constrained sparse relaxed regularized regression of ``[f, V, g]`` (paper eq. 14–16).
+
+    Parameters
+    ----------
+    threshold : float or None
+        Hard threshold t on the coefficients of W (l0; pysindy's
+        ``reg_weight_lam = t²/(2ν)``) or soft-threshold size (l1, ``λν = t``). ``None``:
+        sweep ``n_thresholds`` values on a geometric grid and select on held-out points.
+    nu : float
+        Relaxation parameter ν.
+    regularizer : {"l0", "l1"}
+    normalize_columns : bool
+        Apply the threshold to coefficients of unit-RMS library columns.
+    max_iter, tol : int, float
+        SR3 iterations per threshold and the relative change of W that stops them.
+    n_thresholds : int
+        Grid size of the sweep.
+    val_fraction : float
+        Share of the points held out for selection when the problem has no validation set.
+    rel_tol, abs_tol : float
+        Selection rule: simplest model with error <= (1 + rel_tol) * best + abs_tol.
+    seed : int
+        Seed of the hold-out split.
+
+    Examples
+    --------
+    >>> import numpy as np, sympy as sp
+    >>> from symqp.library import poly
+    >>> x, y = sp.symbols("x y")
+    >>> X = np.random.default_rng(0).uniform(-1, 1, (300, 2))
+    >>> V = (X[:, 0]**2 + X[:, 1]**2) / 2
+    >>> g = np.column_stack([-X[:, 1], X[:, 0]])
+    >>> f = -X + g
+    >>> fit = SR3(threshold=0.05).fit(Problem(X, f, V, g, poly((x, y), 2)))
+    >>> fit.U
+    x**2 + y**2
+    """
+
+    name = "sr3"
+
+    def __init__(
+        self,
+        *,
+        threshold: float | None = None,
+        nu: float = 1e-5,
+        regularizer: str = "l0",
+        normalize_columns: bool = False,
+        max_iter: int = 200,
+        tol: float = 1e-10,
+        n_thresholds: int = 24,
+        val_fraction: float = 0.25,
+        rel_tol: float = 0.05,
+        abs_tol: float = 1e-9,
+        seed: int = 0,
+    ) -> None:
+        self.threshold = threshold
+        self.nu = nu
+        self.regularizer = regularizer
+        self.normalize_columns = normalize_columns
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_thresholds = n_thresholds
+        self.val_fraction = val_fraction
+        self.rel_tol = rel_tol
+        self.abs_tol = abs_tol
+        self.seed = seed
+
+    def _check(self) -> None:
+        if self.threshold is not None and not (
+            isinstance(self.threshold, (int, float)) and math.isfinite(self.threshold) and self.threshold >= 0
+        ):
+            raise BackendError(f"threshold must be a finite number >= 0 or None, got {self.threshold!r}")
+        if not (isinstance(self.nu, (int, float)) and math.isfinite(self.nu) and self.nu > 0):
+            raise BackendError(f"nu must be a positive number, got {self.nu!r}")
+        if self.regularizer not in _REGULARIZERS:
+            raise BackendError(f"unknown regularizer {self.regularizer!r} (use one of {', '.join(_REGULARIZERS)})")
+        if not (isinstance(self.max_iter, int) and self.max_iter >= 1):
+            raise BackendError(f"max_iter must be a positive integer, got {self.max_iter!r}")
+        if not (isinstance(self.n_thresholds, int) and self.n_thresholds >= 2):
+            raise BackendError(f"n_thresholds must be an integer >= 2, got {self.n_thresholds!r}")
+        if not (0 < self.val_fraction < 1):
+            raise BackendError(f"val_fraction must lie in (0, 1), got {self.val_fraction!r}")
+
+    # ------------------------------------------------------------------------------
+    def _constraints(self, problem: Problem) -> np.ndarray:
+        from symqp.library import constraint_matrix
+
+        C = constraint_matrix(
+            problem.library, problem.d, v_mask=problem.v_mask, g_mask=problem.g_mask, order="feature"
+        )
+        C = np.asarray(C, dtype=float)
+        if problem.constraints is not None:
+            C = np.vstack([C, problem.constraints])
+        return C
+
+    def _start(self, solver: ConstrainedSR3Solver, problem: Problem, D: list, t: float) -> np.ndarray:
+        """App. A: separate SR3 fits of V and g, then Ξ⁰ = [−T(Ξ_v⁰) + Ξ_g⁰, Ξ_v⁰, Ξ_g⁰]."""
+        d = problem.d
+        xv = solver.unconstrained_sr3([d], t, mask=problem.v_mask, max_iter=self.max_iter, tol=self.tol)[:, 0]
+        xg = solver.unconstrained_sr3(range(d + 1, 2 * d + 1), t, mask=problem.g_mask, max_iter=self.max_iter, tol=self.tol)
+        xf = np.column_stack([-(D[k] @ xv) + xg[:, k] for k in range(d)])
+        return np.column_stack([xf, xv, xg])
+
+    def _one(self, solver, problem, D, t) -> tuple[_Run, np.ndarray]:
+        Xi0 = self._start(solver, problem, D, t)
+        run = solver.solve(t, Xi0, free_cols=range(problem.d), max_iter=self.max_iter, tol=self.tol)
+        return run, Xi0
+
+    def _candidate(self, problem, coef, Th_tr, G_tr, Th_va, G_va, t, run) -> Candidate:
+        d = problem.d
+        lib = problem.library
+        V = lib.expression(coef[:, d])
+        g = tuple(lib.expression(coef[:, d + 1 + k]) for k in range(d))
+        cx = int(np.count_nonzero(coef[:, d:]))
+        tr = relative_error(Th_tr @ coef, G_tr)
+        va = relative_error(Th_va @ coef, G_va) if Th_va is not None else float("nan")
+        params = {"threshold": float(t), "iterations": run.iterations, "converged": run.converged}
+        return Candidate(cx, tr, va, V, g, params)
+
+    def fit(self, problem: Problem) -> Fit:
+        """Fit the problem; see the class docstring."""
+        self._check()
+        if not isinstance(problem, Problem):
+            raise BackendError(f"expected a Problem, got {type(problem).__name__}")
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        lib = problem.library
+        d, p = problem.d, 2 * problem.d + 1
+        D = [Dk.toarray() for Dk in lib.gradient_maps(columns=problem.v_mask)]
+        C = self._constraints(problem)
+        Theta = np.asarray(lib.evaluate(problem.X), dtype=float)
+        G = problem.targets("train")
+        timings["setup"] = time.perf_counter() - t0
+
+        t1 = time.perf_counter()
+        val_given = problem.has_validation
+        front: list[Candidate] = []
+        if self.threshold is None:
+            if val_given:
+                tr_idx = np.arange(problem.n)
+                Th_va, G_va = np.asarray(lib.evaluate(problem.X_val), dtype=float), problem.targets("val")
+                Th_tr, G_tr = Theta, G
+            else:
+                rng = np.random.default_rng(self.seed)
+                perm = rng.permutation(problem.n)
+                n_va = max(1, int(round(self.val_fraction * problem.n)))
+                if problem.n - n_va < 1:
+                    raise BackendError("too few points to hold some out for threshold selection")
+                va_idx, tr_idx = perm[:n_va], perm[n_va:]
+                Th_tr, G_tr = Theta[tr_idx], G[tr_idx]
+                Th_va, G_va = Theta[va_idx], G[va_idx]
+            solver = ConstrainedSR3Solver(
+                Th_tr, G_tr, C, nu=self.nu, regularizer=self.regularizer, normalize_columns=self.normalize_columns
+            )
+            # grid in threshold units, from the largest least-squares coefficient down
+            ls = solver.least_squares(range(d, p)) * (solver.s / solver.tscale)[:, None]
+            top = float(np.max(np.abs(ls), initial=0.0))
+            if top <= 0:
+                top = 1.0
+            grid = np.geomspace(top * 1e-8, top, self.n_thresholds)
+            cands = []
+            for t in grid:
+                run, _ = self._one(solver, problem, D, float(t))
+                cands.append(self._candidate(problem, run.coef, Th_tr, G_tr, Th_va, G_va, t, run))
+            front = pareto_front(cands)
+            chosen, rule = select_candidate(front, rel_tol=self.rel_tol, abs_tol=self.abs_tol)
+            t_star = chosen.params["threshold"]
+            selection = f"threshold sweep ({self.n_thresholds} values, geometric): {rule}; threshold = {t_star:.4g}"
+        else:
+            t_star = float(self.threshold)
+            selection = f"fixed threshold {t_star:g}"
+        timings["sweep"] = time.perf_counter() - t1
+
+        t2 = time.perf_counter()
+        gram = Theta.T @ Theta
+        solver = ConstrainedSR3Solver(
+            Theta, G, C, nu=self.nu, regularizer=self.regularizer, normalize_columns=self.normalize_columns, gram=gram
+        )
+        run, _ = self._one(solver, problem, D, t_star)
+        coef = run.coef
+        timings["solve"] = time.perf_counter() - t2
+
+        Th_va_f = np.asarray(lib.evaluate(problem.X_val), dtype=float) if val_given else None
+        G_va_f = problem.targets("val") if val_given else None
+        final = self._candidate(problem, coef, Theta, G, Th_va_f, G_va_f, t_star, run)
+        if self.threshold is not None:
+            front = [final]
+        else:
+            # report the final refit (all training points) in place of its sweep entry
+            front = [final if c.params["threshold"] == t_star else c for c in front]
+
+        V = final.V
+        g = final.g
+        grad, f = exact_field(V, g, problem.variables)
+        resid = float(np.max(np.abs(C @ coef.ravel()), initial=0.0))
+        diagnostics = {
+            "iterations": run.iterations,
+            "converged": run.converged,
+            "constraint_residual": resid,
+            "threshold": t_star,
+            "nu": self.nu,
+            "regularizer": self.regularizer,
+            "null_space_dim": solver.null_dim,
+            "train_error": final.train_error,
+            "val_error": final.val_error,
+            "orthogonality": orthogonality_residual(V, g, problem.variables, problem.X[:2000]),
+        }
+        timings["total"] = time.perf_counter() - t0
+        return Fit(
+            V=V, grad_V=grad, g=g, f=f, coef=coef, front=front, selection=selection,
+            timings=timings, diagnostics=diagnostics, backend=self.name,
+        )

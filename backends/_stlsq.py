@@ -1,0 +1,323 @@
+"""Sequentially thresholded least squares (Brunton et al.; used by Bhat for potentials).
+
+``stlsq(A, b, threshold)`` solves ordinary least squares, zeroes every coefficient smaller
+than the threshold (they stay frozen at zero) and repeats on the remaining columns until
+the support stops changing. It works for any design matrix, e.g. a library Θ(X) for a
+potential or a stacked gradient design matrix. ``tune_threshold`` implements Bhat's rule:
+start from a large threshold and lower it until the fit error drops below a tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+
+from symqp._errors import BackendError
+
+from ._base import Backend, pareto_front, select_candidate
+from ._problem import Candidate, Fit, Problem, exact_field, orthogonality_residual, relative_error
+
+__all__ = ["stlsq", "tune_threshold", "ThresholdTuning", "STLSQ"]
+
+
+def _check_design(A, b) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        A = np.asarray(A, dtype=np.float64)
+        b = np.asarray(b, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise BackendError("design matrix and target must be numeric arrays") from None
+    if A.ndim != 2:
+        raise BackendError(f"design matrix must be 2-dimensional (n, q), got shape {A.shape}")
+    if b.ndim != 1:
+        raise BackendError(f"target must be 1-dimensional (n,), got shape {b.shape}")
+    if A.shape[0] != b.shape[0]:
+        raise BackendError(f"design matrix has {A.shape[0]} rows but the target has {b.shape[0]}")
+    if A.shape[0] == 0 or A.shape[1] == 0:
+        raise BackendError(f"empty design matrix (shape {A.shape})")
+    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
+        raise BackendError("design matrix or target contains NaN or infinite values")
+    return A, b
+
+
+def _lsq(A: np.ndarray, b: np.ndarray, cols: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    # column scaling before the QR-based solve: raw polynomial columns differ by orders of
+    # magnitude and an unscaled solve loses digits
+    sol = sla.lstsq(A[:, cols] / scale[cols], b, cond=1e-14)[0]
+    return sol / scale[cols]
+
+
+def stlsq(
+    A,
+    b,
+    threshold: float,
+    *,
+    max_iter: int = 25,
+    mask=None,
+) -> np.ndarray:
+    """Sequentially thresholded least squares for one target.
+
+    Parameters
+    ----------
+    A : array (n, q)
+        Design matrix (library evaluated on points, or a stacked gradient design matrix).
+    b : array (n,)
+        Target.
+    threshold : float
+        Coefficients with ``|c| < threshold`` are set to zero and stay zero.
+    max_iter : int
+        Maximal number of least-squares / threshold rounds.
+    mask : bool array (q,) or None
+        Columns allowed in the model.
+
+    Returns
+    -------
+    numpy.ndarray (q,)
+        Sparse coefficients (least-squares values on the final support).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.linspace(-1, 1, 50)
+    >>> A = np.column_stack([np.ones_like(x), x, x**2, x**3])
+    >>> np.round(stlsq(A, 2 - 3 * x**2, 0.1), 12)
+    array([ 2.,  0., -3.,  0.])
+    """
+    A, b = _check_design(A, b)
+    if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold >= 0):
+        raise BackendError(f"threshold must be a finite number >= 0, got {threshold!r}")
+    if not (isinstance(max_iter, int) and max_iter >= 1):
+        raise BackendError(f"max_iter must be a positive integer, got {max_iter!r}")
+    q = A.shape[1]
+    if mask is None:
+        active = np.ones(q, bool)
+    else:
+        active = np.asarray(mask)
+        if active.dtype != np.bool_ or active.shape != (q,):
+            raise BackendError(f"mask must be a boolean array of shape ({q},), got {active.dtype} {active.shape}")
+        active = active.copy()
+    scale = np.linalg.norm(A, axis=0)
+    scale[scale == 0] = 1.0
+    coef = np.zeros(q)
+    for _ in range(max_iter):
+        cols = np.flatnonzero(active)
+        coef[:] = 0.0
+        if cols.size == 0:
+            break
+        coef[cols] = _lsq(A, b, cols, scale)
+        small = active & (np.abs(coef) < threshold)
+        if not small.any():
+            break
+        active &= ~small
+    coef[~active] = 0.0
+    return coef
+
+
+@dataclass
+class ThresholdTuning:
+    """Result of :func:`tune_threshold`: the chosen threshold, coefficients and error path."""
+
+    threshold: float
+    coef: np.ndarray
+    error: float
+    reached: bool
+    path: list[tuple[float, int, float]]  # (threshold, nonzeros, error)
+
+
+def tune_threshold(
+    A,
+    b,
+    *,
+    start: float = 1.0,
+    factor: float = 0.9,
+    tol: float = 1e-10,
+    min_threshold: float = 1e-12,
+    relative: bool = False,
+    max_iter: int = 25,
+    mask=None,
+) -> ThresholdTuning:
+    """Bhat's rule: start at ``start`` and lower the threshold until the error is <= ``tol``.
+
+    The error is the RMS residual ``‖b − Ac‖/√n`` (divided by the RMS of ``b`` when
+    ``relative``). The threshold is multiplied by ``factor`` at each step; the first (the
+    largest, hence sparsest) threshold that reaches the tolerance is returned. If none does
+    down to ``min_threshold``, the one with the smallest error is returned with
+    ``reached=False``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> q = np.linspace(-2, 2, 200)
+    >>> A = np.column_stack([q**k for k in range(7)])
+    >>> V = -1 + 2*q + 3*q**2 - 4*q**3 + q**4
+    >>> res = tune_threshold(A, V)
+    >>> res.reached, np.round(res.coef, 8).tolist()
+    (True, [-1.0, 2.0, 3.0, -4.0, 1.0, 0.0, 0.0])
+    """
+    A, b = _check_design(A, b)
+    for name, val in (("start", start), ("tol", tol), ("min_threshold", min_threshold)):
+        if not (isinstance(val, (int, float)) and math.isfinite(val) and val > 0):
+            raise BackendError(f"{name} must be a positive number, got {val!r}")
+    if not (0 < factor < 1):
+        raise BackendError(f"factor must lie in (0, 1), got {factor!r}")
+    if min_threshold > start:
+        raise BackendError(f"min_threshold ({min_threshold}) is larger than start ({start})")
+    denom = math.sqrt(A.shape[0])
+    if relative:
+        rms_b = float(np.linalg.norm(b)) / denom
+        denom *= rms_b if rms_b > 0 else 1.0
+    path: list[tuple[float, int, float]] = []
+    best: tuple[float, float, np.ndarray] | None = None
+    lam = float(start)
+    while lam >= min_threshold:
+        coef = stlsq(A, b, lam, max_iter=max_iter, mask=mask)
+        err = float(np.linalg.norm(b - A @ coef)) / denom
+        path.append((lam, int(np.count_nonzero(coef)), err))
+        if best is None or err < best[1]:
+            best = (lam, err, coef)
+        if err <= tol:
+            return ThresholdTuning(lam, coef, err, True, path)
+        lam *= factor
+    assert best is not None
+    return ThresholdTuning(best[0], best[2], best[1], False, path)
+
+
+class STLSQ(Backend):
+    """Fit V and each g_k separately by STLSQ (g unconstrained); f = −∇V + g exactly.
+
+    Parameters
+    ----------
+    threshold : float or None
+        Threshold on the raw coefficients; ``None`` applies Bhat's rule
+        (:func:`tune_threshold` with ``tol`` on the relative RMS error) to V and to each
+        g_k, and where it is not reached selects on held-out points.
+    tol : float
+        Relative RMS error that Bhat's rule must reach.
+    start, factor : float
+        Threshold path ``start * factor**k``.
+    max_iter : int
+        STLSQ rounds per threshold.
+
+    Examples
+    --------
+    >>> import numpy as np, sympy as sp
+    >>> from symqp.library import poly
+    >>> x, y = sp.symbols("x y")
+    >>> X = np.random.default_rng(0).uniform(-1, 1, (300, 2))
+    >>> V = X[:, 0]**2 / 2 + X[:, 1]**2
+    >>> g = np.column_stack([-2 * X[:, 1], X[:, 0]])
+    >>> f = -np.column_stack([X[:, 0], 2 * X[:, 1]]) + g
+    >>> STLSQ(threshold=0.05).fit(Problem(X, f, V, g, poly((x, y), 3))).U
+    x**2 + 2*y**2
+    """
+
+    name = "stlsq"
+
+    def __init__(
+        self,
+        *,
+        threshold: float | None = None,
+        tol: float = 1e-8,
+        start: float = 1.0,
+        factor: float = 0.8,
+        min_threshold: float = 1e-8,
+        max_iter: int = 25,
+        rel_tol: float = 0.05,
+        abs_tol: float = 1e-9,
+    ) -> None:
+        self.threshold = threshold
+        self.tol = tol
+        self.start = start
+        self.factor = factor
+        self.min_threshold = min_threshold
+        self.max_iter = max_iter
+        self.rel_tol = rel_tol
+        self.abs_tol = abs_tol
+
+    def _coef(self, Theta, problem: Problem, D, lam_v: float, lam_g: list[float]) -> np.ndarray:
+        d = problem.d
+        xv = stlsq(Theta, problem.V, lam_v, max_iter=self.max_iter, mask=problem.v_mask)
+        xg = np.column_stack(
+            [stlsq(Theta, problem.g[:, k], lam_g[k], max_iter=self.max_iter, mask=problem.g_mask) for k in range(d)]
+        )
+        xf = np.column_stack([-(D[k] @ xv) + xg[:, k] for k in range(d)])
+        return np.column_stack([xf, xv, xg])
+
+    def fit(self, problem: Problem) -> Fit:
+        """Fit the problem; see the class docstring."""
+        if not isinstance(problem, Problem):
+            raise BackendError(f"expected a Problem, got {type(problem).__name__}")
+        if self.threshold is not None and not (
+            isinstance(self.threshold, (int, float)) and math.isfinite(self.threshold) and self.threshold >= 0
+        ):
+            raise BackendError(f"threshold must be a finite number >= 0 or None, got {self.threshold!r}")
+        t0 = time.perf_counter()
+        lib = problem.library
+        d = problem.d
+        D = [Dk.toarray() for Dk in lib.gradient_maps(columns=problem.v_mask)]
+        Theta = np.asarray(lib.evaluate(problem.X), dtype=float)
+        G = problem.targets("train")
+        Th_va = np.asarray(lib.evaluate(problem.X_val), dtype=float) if problem.has_validation else None
+        G_va = problem.targets("val") if problem.has_validation else None
+        timings = {"setup": time.perf_counter() - t0}
+
+        def cand(coef, params) -> Candidate:
+            V = lib.expression(coef[:, d])
+            g = tuple(lib.expression(coef[:, d + 1 + k]) for k in range(d))
+            tr = relative_error(Theta @ coef, G)
+            va = relative_error(Th_va @ coef, G_va) if Th_va is not None else float("nan")
+            return Candidate(int(np.count_nonzero(coef[:, d:])), tr, va, V, g, params)
+
+        t1 = time.perf_counter()
+        sweep = []
+        lam = float(self.start)
+        while lam >= self.min_threshold:
+            sweep.append(cand(self._coef(Theta, problem, D, lam, [lam] * d), {"threshold": lam}))
+            lam *= self.factor
+        if self.threshold is not None:
+            lam = float(self.threshold)
+            chosen = cand(self._coef(Theta, problem, D, lam, [lam] * d), {"threshold": lam})
+            selection = f"fixed threshold {lam:g}"
+            reached = True
+        else:
+            kw = dict(start=self.start, factor=self.factor, tol=self.tol, min_threshold=self.min_threshold,
+                      relative=True, max_iter=self.max_iter)
+            tv = tune_threshold(Theta, problem.V, mask=problem.v_mask, **kw)
+            tg = [tune_threshold(Theta, problem.g[:, k], mask=problem.g_mask, **kw) for k in range(d)]
+            reached = tv.reached and all(t.reached for t in tg)
+            if reached:
+                lams = [tv.threshold] + [t.threshold for t in tg]
+                coef = self._coef(Theta, problem, D, tv.threshold, [t.threshold for t in tg])
+                chosen = cand(coef, {"threshold_V": lams[0], "threshold_g": lams[1:]})
+                selection = f"Bhat's rule: largest threshold with relative RMS error <= {self.tol:g} (per target)"
+            else:
+                chosen, rule = select_candidate(pareto_front(sweep), rel_tol=self.rel_tol, abs_tol=self.abs_tol)
+                selection = f"Bhat's rule did not reach {self.tol:g}; {rule}"
+        timings["sweep"] = time.perf_counter() - t1
+        front = pareto_front(sweep + [chosen])
+        if chosen not in front:
+            front = sorted(front + [chosen], key=lambda c: c.complexity)
+        coef = self._coef(Theta, problem, D, *self._lams(chosen, d))
+        grad, f = exact_field(chosen.V, chosen.g, problem.variables)
+        timings["total"] = time.perf_counter() - t0
+        from symqp.library import constraint_matrix
+
+        C = constraint_matrix(lib, d, v_mask=problem.v_mask, g_mask=problem.g_mask, order="feature")
+        diagnostics = {
+            "bhat_rule_reached": reached,
+            "constraint_residual": float(np.max(np.abs(C @ coef.ravel()), initial=0.0)),
+            "train_error": chosen.train_error,
+            "val_error": chosen.val_error,
+            "orthogonality": orthogonality_residual(chosen.V, chosen.g, problem.variables, problem.X[:2000]),
+        }
+        return Fit(V=chosen.V, grad_V=grad, g=chosen.g, f=f, coef=coef, front=front, selection=selection,
+                   timings=timings, diagnostics=diagnostics, backend=self.name)
+
+    @staticmethod
+    def _lams(c: Candidate, d: int) -> tuple[float, list[float]]:
+        if "threshold" in c.params:
+            return c.params["threshold"], [c.params["threshold"]] * d
+        return c.params["threshold_V"], list(c.params["threshold_g"])

@@ -1,0 +1,381 @@
+"""Stationary points of a symbolic vector field, their classification and barrier heights."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sympy as sp
+from scipy import optimize
+
+from .._errors import AnalysisError
+from ._common import Model, as_model, check_box, numpy_field, numpy_matrix
+
+__all__ = ["StationaryPoint", "Barrier", "stationary_points", "barriers", "integrate_flow"]
+
+
+@dataclass(frozen=True)
+class StationaryPoint:
+    """A zero of f, classified by the Jacobian of f and the Hessian of U.
+
+    Attributes
+    ----------
+    x : ndarray (d,)
+        Location.
+    kind : str
+        ``"stable node"``, ``"stable focus"``, ``"saddle"``, ``"unstable node"``,
+        ``"unstable focus"`` or ``"non-hyperbolic"`` (from the eigenvalues of Df).
+    index : int
+        Number of eigenvalues of Df with positive real part (1 for an ordinary saddle).
+    eigenvalues : ndarray (d,) complex
+        Eigenvalues of the Jacobian of f.
+    hessian_kind : str or None
+        ``"min"``, ``"saddle"``, ``"max"`` or ``"degenerate"`` for the Hessian of U
+        (None when U is not known).
+    U : float or None
+        Value of U at the point.
+    exact : bool
+        Found by exact symbolic solution (True) or numerical root finding (False).
+    """
+
+    x: np.ndarray
+    kind: str
+    index: int
+    eigenvalues: np.ndarray
+    hessian_kind: str | None
+    U: float | None
+    exact: bool = False
+
+    @property
+    def is_stable(self) -> bool:
+        return self.kind.startswith("stable")
+
+    @property
+    def is_saddle(self) -> bool:
+        return self.kind == "saddle"
+
+    def __repr__(self) -> str:
+        xs = ", ".join(f"{v:.6g}" for v in self.x)
+        u = "" if self.U is None else f", U={self.U:.6g}"
+        return f"StationaryPoint(({xs}), {self.kind!r}, index={self.index}{u})"
+
+
+@dataclass(frozen=True)
+class Barrier:
+    """Barrier ``dU = U(saddle) - U(minimum)`` between a minimum and a connecting saddle."""
+
+    minimum: StationaryPoint
+    saddle: StationaryPoint
+    dU: float
+    connects: tuple[int, ...] = field(default=())  # indices of the minima the saddle joins
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Raise TimeoutError after ``seconds`` (SIGALRM; only in the main thread on POSIX)."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        raise TimeoutError("no timer available outside the main thread")
+
+    def handler(signum, frame):  # pragma: no cover - timing dependent
+        raise TimeoutError
+
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _exact_roots(model: Model, timeout: float, max_bezout: int) -> list[np.ndarray] | None:
+    """Real roots of f by SymPy, for modest polynomial systems; None if not feasible."""
+    syms = model.variables
+    polys = []
+    for c in model.f:
+        c = sp.nsimplify(sp.expand(c), rational=True)
+        if not c.is_polynomial(*syms):
+            return None
+        polys.append(sp.Poly(c, *syms))
+    bezout = int(np.prod([max(p.total_degree(), 1) for p in polys]))
+    if bezout > max_bezout:
+        return None
+    try:
+        with _time_limit(timeout):
+            sols = sp.solve([p.as_expr() for p in polys], syms, dict=True)
+    except (TimeoutError, NotImplementedError, sp.PolynomialError):
+        return None
+    roots = []
+    for s in sols:
+        if set(s) != set(syms):
+            return None  # a continuum of zeros: not isolated
+        vals = [complex(sp.N(s[v], 20)) for v in syms]
+        if all(abs(v.imag) <= 1e-10 * max(1.0, abs(v.real)) for v in vals):
+            roots.append(np.array([v.real for v in vals]))
+    return roots
+
+
+def _numeric_roots(model: Model, box: np.ndarray, n_starts: int, seed: int) -> list[np.ndarray]:
+    F = numpy_field(model)
+    J = numpy_matrix(sp.Matrix(model.f).jacobian(model.variables), model.variables)
+    rng = np.random.default_rng(seed)
+    from scipy.stats import qmc
+
+    m = max(1, int(np.ceil(np.log2(max(n_starts, 2)))))
+    starts = qmc.Sobol(model.d, scramble=True, seed=rng).random_base2(m)
+    starts = box[:, 0] + starts * (box[:, 1] - box[:, 0])
+    found: list[np.ndarray] = []
+    for x0 in starts:
+        try:
+            with np.errstate(all="ignore"):
+                sol = optimize.root(lambda x: F(x[None])[0], x0, jac=J, method="hybr")
+        except (ValueError, FloatingPointError, OverflowError):
+            continue
+        if sol.success and np.all(np.isfinite(sol.x)):
+            found.append(sol.x)
+    return found
+
+
+def _dedup(points: list[np.ndarray], box: np.ndarray, tol: float) -> list[np.ndarray]:
+    scale = box[:, 1] - box[:, 0]
+    out: list[np.ndarray] = []
+    for p in points:
+        if any(np.all(np.abs(p - q) <= tol * scale) for q in out):
+            continue
+        out.append(p)
+    return out
+
+
+def _classify(model: Model, x: np.ndarray, Jf, HU, Uf, exact: bool, tol: float) -> StationaryPoint:
+    eig = np.linalg.eigvals(Jf(x))
+    scale = max(1.0, float(np.max(np.abs(eig)))) if eig.size else 1.0
+    re = eig.real
+    small = np.abs(re) <= tol * scale
+    n_pos = int(np.sum(re > tol * scale))
+    complex_pair = bool(np.any(np.abs(eig.imag) > tol * scale))
+    if np.any(small):
+        kind = "non-hyperbolic"
+    elif n_pos == 0:
+        kind = "stable focus" if complex_pair else "stable node"
+    elif n_pos == len(eig):
+        kind = "unstable focus" if complex_pair else "unstable node"
+    else:
+        kind = "saddle"
+    hkind, uval = None, None
+    if HU is not None:
+        h = np.linalg.eigvalsh(0.5 * (HU(x) + HU(x).T))
+        hs = max(1e-300, float(np.max(np.abs(h))))
+        if np.any(np.abs(h) <= tol * hs):
+            hkind = "degenerate"
+        elif np.all(h > 0):
+            hkind = "min"
+        elif np.all(h < 0):
+            hkind = "max"
+        else:
+            hkind = "saddle"
+        uval = float(Uf(x))
+    return StationaryPoint(np.asarray(x, float), kind, n_pos, eig, hkind, uval, exact)
+
+
+def stationary_points(
+    obj: Any,
+    f: Sequence[Any] | None = None,
+    variables: Sequence[Any] | None = None,
+    *,
+    box: Any = None,
+    exact: bool = True,
+    timeout: float = 2.0,
+    n_starts: int = 200,
+    seed: int = 0,
+    tol: float = 1e-8,
+) -> list[StationaryPoint]:
+    """Find and classify the zeros of f inside a box.
+
+    Polynomial fields of modest degree are solved exactly with :func:`sympy.solve` under a
+    time limit (``timeout`` seconds); otherwise, or if that fails, multi-start
+    :func:`scipy.optimize.root` from a Sobol design over the box, with deduplication.
+
+    Parameters
+    ----------
+    obj
+        A result/system object (attributes ``variables``, ``U``, ``f`` or ``field``), or U
+        as a SymPy expression (or None) with ``f`` and ``variables`` given.
+    f, variables
+        The vector field and the variables when ``obj`` is an expression.
+    box
+        ``(d, 2)`` array of bounds; defaults to the object's box (``box`` attribute or
+        ``metrics["box"]``).
+    exact
+        Try the exact symbolic solution first.
+    timeout
+        Time limit of the symbolic solve, in seconds.
+    n_starts
+        Number of starting points of the numerical search.
+    seed
+        Seed of the Sobol design.
+    tol
+        Relative tolerance for zero eigenvalues (non-hyperbolic / degenerate).
+
+    Returns
+    -------
+    list of StationaryPoint
+        Sorted by U (when known), then lexicographically.
+
+    Raises
+    ------
+    AnalysisError
+        If the box is invalid or contains no stationary point.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> x, y = sp.symbols("x y")
+    >>> pts = stationary_points(x**4 - 2*x**2 + y**2, [-4*x**3 + 4*x, -2*y], [x, y],
+    ...                         box=[[-2, 2], [-2, 2]])
+    >>> [(p.kind, p.hessian_kind, round(p.U, 6)) for p in pts]
+    [('stable node', 'min', -1.0), ('stable node', 'min', -1.0), ('saddle', 'saddle', 0.0)]
+    """
+    model = as_model(obj, f, variables, need_f=True)
+    if box is None:
+        box = model.box
+    if box is None:
+        raise AnalysisError("no box given and the result carries no data region (metrics['box'])")
+    box = check_box(box, model.d)
+    pts: list[np.ndarray] | None = None
+    is_exact = False
+    if exact and model.d <= 4:
+        pts = _exact_roots(model, timeout, max_bezout=125)
+        is_exact = pts is not None
+    if pts is None:
+        pts = _numeric_roots(model, box, n_starts, seed)
+    inside = [
+        p for p in pts if np.all(p >= box[:, 0] - 1e-12) and np.all(p <= box[:, 1] + 1e-12)
+    ]
+    inside = _dedup(inside, box, 1e-6)
+    if not inside:
+        raise AnalysisError(
+            "the box "
+            + " x ".join(f"[{lo:g}, {hi:g}]" for lo, hi in box)
+            + " contains no stationary point of f"
+        )
+    Jf = numpy_matrix(sp.Matrix(model.f).jacobian(model.variables), model.variables)
+    HU = Uf = None
+    if model.U is not None:
+        HU = numpy_matrix(sp.hessian(model.U, model.variables), model.variables)
+        Uf = sp.lambdify(model.variables, model.U, "numpy")
+        Uf_ = Uf
+        Uf = lambda x: float(Uf_(*x))  # noqa: E731
+    out = [_classify(model, p, Jf, HU, Uf, is_exact, tol) for p in inside]
+    out.sort(key=lambda s: ((s.U if s.U is not None else 0.0), s.index, tuple(s.x)))
+    return out
+
+
+def integrate_flow(F, x0: np.ndarray, *, dt: float, t_max: float, stop=None) -> np.ndarray:
+    """Integrate ``x' = F(x)`` for a batch (n, d) with classic RK4; return the end states.
+
+    ``stop(X) -> bool (n,)`` freezes trajectories once it holds.
+    """
+    X = np.array(x0, dtype=float, copy=True)
+    active = np.ones(len(X), bool)
+    n = int(np.ceil(t_max / dt))
+    with np.errstate(all="ignore"):
+        for _ in range(n):
+            Y = X[active]
+            k1 = F(Y)
+            k2 = F(Y + 0.5 * dt * k1)
+            k3 = F(Y + 0.5 * dt * k2)
+            k4 = F(Y + dt * k3)
+            X[active] = Y + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+            if stop is not None:
+                active &= ~stop(X)
+            active &= np.all(np.isfinite(X), axis=1)
+            if not active.any():
+                break
+    return X
+
+
+def barriers(
+    obj: Any,
+    f: Sequence[Any] | None = None,
+    variables: Sequence[Any] | None = None,
+    *,
+    points: list[StationaryPoint] | None = None,
+    box: Any = None,
+    step: float = 1e-4,
+    t_max: float = 200.0,
+    dt: float = 0.01,
+) -> list[Barrier]:
+    """Barrier heights ``dU = U(saddle) - U(minimum)`` for saddles joining stable points.
+
+    For every index-1 saddle, the flow of f is followed downhill from ``saddle ± step·v``
+    (v the unstable eigenvector of Df, scaled by the box size) until it reaches a stable
+    point; each stable point reached gets a :class:`Barrier` with that saddle.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> x, y = sp.symbols("x y")
+    >>> bs = barriers(x**4 - 2*x**2 + y**2, [-4*x**3 + 4*x, -2*y], [x, y],
+    ...               box=[[-2, 2], [-2, 2]])
+    >>> sorted((float(round(b.minimum.x[0], 6)), b.dU) for b in bs)
+    [(-1.0, 1.0), (1.0, 1.0)]
+    """
+    model = as_model(obj, f, variables, need_U=True, need_f=True)
+    if points is None:
+        points = stationary_points(model_obj(model), box=box)
+    if box is None:
+        box = model.box
+    scale = 1.0 if box is None else float(np.max(np.asarray(box, float)[:, 1] - np.asarray(box, float)[:, 0]))
+    F = numpy_field(model)
+    Jf = numpy_matrix(sp.Matrix(model.f).jacobian(model.variables), model.variables)
+    stable = [i for i, p in enumerate(points) if p.is_stable]
+    out: list[Barrier] = []
+    if not stable:
+        return out
+    targets = np.array([points[i].x for i in stable])
+    radius = 1e-3 * scale
+
+    def near(X):
+        dist = np.linalg.norm(X[:, None, :] - targets[None], axis=2)
+        return dist.min(axis=1) < radius
+
+    for s in points:
+        if not (s.is_saddle and s.index == 1):
+            continue
+        w, v = np.linalg.eig(Jf(s.x))
+        k = int(np.argmax(w.real))
+        u = np.real(v[:, k])
+        u = u / np.linalg.norm(u)
+        X0 = np.array([s.x + step * scale * u, s.x - step * scale * u])
+        ends = integrate_flow(F, X0, dt=dt, t_max=t_max, stop=near)
+        hit = []
+        for e in ends:
+            if not np.all(np.isfinite(e)):
+                continue
+            dist = np.linalg.norm(targets - e, axis=1)
+            j = int(np.argmin(dist))
+            if dist[j] < 10 * radius:
+                hit.append(stable[j])
+        hit_t = tuple(sorted(set(hit)))
+        for j in hit_t:
+            m = points[j]
+            out.append(Barrier(m, s, float(s.U - m.U), hit_t))
+    return out
+
+
+def model_obj(model: Model):
+    """A light object with the attributes :func:`as_model` understands."""
+
+    class _M:
+        variables = model.variables
+        U = model.U
+        f = model.f
+        box = model.box
+
+    return _M()

@@ -1,0 +1,140 @@
+"""``symqp fit DATA.npz --library SPEC ...``: snapshot pairs to RESULT.json.
+
+Contract (held fixed)::
+
+    symqp fit DATA.npz --library SPEC [--v-library SPEC] [--g-library SPEC] [--backend NAME]
+        [--out RESULT.json] [--seed N] [--device cpu|cuda] [--steps N] [--tau T]
+        [--model {orthogonal,hamiltonian,epr}]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+from .._errors import BackendError, DataError, SymqpError, TrainingError
+
+__all__ = ["register", "run", "translate_errors"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "fit",
+        help="fit an exact symbolic quasipotential to snapshot pairs",
+        description="Neural orthogonal decomposition + constrained regression: DATA.npz "
+        "(x0, xh, h, optional names) -> RESULT.json with U = 2V, grad V, g, f.",
+    )
+    p.add_argument("data", metavar="DATA.npz", help="snapshot pairs (x0, xh, h, optional names, traj)")
+    p.add_argument("--library", required=True, metavar="SPEC", help="library spec, e.g. 'poly(4)'")
+    p.add_argument("--v-library", metavar="SPEC", default=None, help="hypothesis space of V")
+    p.add_argument("--g-library", metavar="SPEC", default=None, help="hypothesis space of g")
+    p.add_argument("--backend", metavar="NAME", default="sr3", help="regression backend (default sr3)")
+    p.add_argument("--out", metavar="RESULT.json", default=None, help="output file (default DATA.result.json)")
+    p.add_argument("--seed", type=_int, default=0, metavar="N", help="random seed (default 0)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="torch device")
+    p.add_argument("--steps", type=_positive_int, default=None, metavar="N", help="training steps")
+    p.add_argument(
+        "--tau", type=_positive_float, default=None, metavar="T",
+        help="sublevel threshold above min V_theta (default: automatic)",
+    )
+    p.add_argument(
+        "--model", choices=("orthogonal", "hamiltonian", "epr"), default="orthogonal",
+        help="orthogonal decomposition (default), Hamiltonian potential or EPR landscape",
+    )
+    p.set_defaults(func=run)
+
+
+def translate_errors(exc: BaseException, stage: str) -> SymqpError:
+    """One-line SymqpError for an exception raised by numpy/torch/scipy internals."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    msg = f"{stage} failed: {type(exc).__name__}: {first}"
+    if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)):
+        return DataError(f"{stage} failed: cannot read {getattr(exc, 'filename', '') or first}")
+    if isinstance(exc, (RuntimeError, FloatingPointError, MemoryError)):
+        return TrainingError(msg)
+    return BackendError(msg)
+
+
+def default_out(data: str | Path) -> Path:
+    """``data.npz`` -> ``data.result.json`` beside it."""
+    p = Path(data)
+    return p.with_name(p.stem + ".result.json")
+
+
+def _check_data_path(path: str) -> None:
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"data file not found: {path}")
+    if p.is_dir():
+        raise DataError(f"data path is a folder, expected an .npz file: {path}")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_data_path(args.data)
+    out = Path(args.out) if args.out else default_out(args.data)
+    if out.exists() and out.is_dir():
+        raise DataError(f"--out is a folder, expected a file name: {out}")
+    if args.model != "orthogonal" and (args.v_library or args.g_library or args.tau is not None):
+        raise DataError(f"--v-library, --g-library and --tau apply to --model orthogonal only")
+    try:
+        if args.model == "orthogonal":
+            import symqp
+
+            result = symqp.fit(
+                args.data,
+                library=args.library,
+                v_library=args.v_library,
+                g_library=args.g_library,
+                backend=args.backend,
+                tau=args.tau,
+                seed=args.seed,
+                device=args.device,
+                steps=args.steps,
+            )
+        else:
+            from .. import decompose
+
+            fn = decompose.fit_hamiltonian if args.model == "hamiltonian" else decompose.fit_epr
+            result = fn(args.data, library=args.library, backend=args.backend, seed=args.seed, steps=args.steps)
+    except SymqpError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - third-party internals -> one line, exit 2
+        raise translate_errors(exc, "fit") from exc
+    print(result.pretty())
+    try:
+        result.save(out)
+    except SymqpError:
+        raise
+    except OSError as exc:
+        raise DataError(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,449 @@
+"""Potential landscapes from steady-state samples (EPR-Net's variational force projection).
+
+For dX = f dt + √(2D) dW with stationary density p ∝ exp(−U/D), −∇U is the orthogonal
+projection of f onto gradients in L²(π): U minimises the EPR loss E_π|f + ∇U|². The
+enhanced variant adds the stationary Fokker–Planck residual
+
+    r = −f·∇U + D(ΔU + ∇·f) − |∇U|²
+
+on enhanced samples (perturbed data points or uniform in a box), which fixes U where π has
+little mass. Two routes to an exact U: a network U_θ then a sparse regression of its values
+(``route="neural"``), or the EPR loss minimised directly over the library span, a linear least
+squares problem on the gradient library (``route="direct"``).
+
+In a :class:`~symqp.result.Result` the landscape is ``V`` (f = −∇V + g), and ``U = 2V`` is the
+Freidlin–Wentzell quasipotential for noise ε = 2D (p ∝ exp(−U/ε)).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import sympy as sp
+
+from .._errors import BackendError, DataError, TrainingError
+from .._optional import require
+from ..data._stationary import StationaryData, load_stationary
+from . import _potential_utils as pu
+
+__all__ = ["EPRLandscape", "fit_epr", "epr_loss", "fp_residual", "landscape_rrmse"]
+
+
+def _as_data(data) -> StationaryData:
+    if isinstance(data, StationaryData):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        return load_stationary(data)
+    raise DataError(f"expected StationaryData or a path to an .npz file, got {type(data).__name__}")
+
+
+def _input_grad(U, x):
+    torch = require("torch")
+    x = x.detach().requires_grad_(True)
+    u = U(x)
+    (g,) = torch.autograd.grad(u.sum(), x, create_graph=True)
+    return x, u, g
+
+
+def epr_loss(U, x, f):
+    """EPR loss mean_i |f_i + ∇U(x_i)|² (torch, differentiable in U's parameters)."""
+    _, _, g = _input_grad(U, x)
+    return ((f + g) ** 2).sum(dim=1).mean()
+
+
+def fp_residual(U, x, f, div_f, D: float):
+    """Stationary Fokker–Planck residual r = −f·∇U + D(ΔU + ∇·f) − |∇U|² at x (n,) (torch)."""
+    torch = require("torch")
+    xr, _, g = _input_grad(U, x)
+    lap = torch.zeros(x.shape[0], dtype=x.dtype)
+    for k in range(x.shape[1]):  # ΔU = Σ_k ∂²U/∂x_k², one extra backward per coordinate
+        (h,) = torch.autograd.grad(g[:, k].sum(), xr, create_graph=True)
+        lap = lap + h[:, k]
+    return -(f * g).sum(dim=1) + D * (lap + div_f) - (g * g).sum(dim=1)
+
+
+def landscape_rrmse(u_hat: np.ndarray, u_true: np.ndarray, D: float, level: float = 20.0) -> float:
+    """Relative RMSE of a landscape on {U − min U < level·D} (EPR-Net's measure).
+
+    Both landscapes are defined up to a constant: ``u_true`` is shifted to minimum 0 and
+    ``u_hat`` by the constant that best matches it on the set (their mean difference).
+
+    Examples
+    --------
+    >>> u = np.linspace(0, 5, 11)
+    >>> landscape_rrmse(u + 3.0, u, 1.0)
+    0.0
+    """
+    u_true = np.asarray(u_true, float) - np.min(u_true)
+    u_hat = np.asarray(u_hat, float)
+    m = u_true < level * D
+    if not np.any(m):
+        raise DataError("no evaluation point lies in {U < level·D}")
+    diff = u_hat[m] - u_true[m]
+    diff = diff - diff.mean()
+    return float(np.sqrt(np.sum(diff**2) / np.sum(u_true[m] ** 2)))
+
+
+def _fd_divergence(field: Callable, x: np.ndarray) -> np.ndarray:
+    """Central finite-difference divergence of a NumPy field (used only when no exact one is given)."""
+    n, d = x.shape
+    div = np.zeros(n)
+    for k in range(d):
+        h = 1e-5 * np.maximum(1.0, np.abs(x[:, k]))
+        xp, xm = x.copy(), x.copy()
+        xp[:, k] += h
+        xm[:, k] -= h
+        div += (field(xp)[:, k] - field(xm)[:, k]) / (2 * h)
+    return div
+
+
+class EPRLandscape:
+    """Neural landscape U_θ(x) with p ∝ exp(−U/D), from stationary samples and f there.
+
+    Parameters
+    ----------
+    hidden, activation : network shape (float64 MLP).
+    enhanced : bool
+        Add the Fokker–Planck residual on enhanced samples (needs ``field``).
+    enhanced_weight : float
+        Weight λ of mean r² in the loss.
+    enhanced_box : array_like (d, 2), optional
+        Draw enhanced samples uniformly in this box; by default data points perturbed by
+        Gaussian noise of ``enhanced_scale`` times each coordinate's standard deviation.
+    n_enhanced : int, optional
+        Number of enhanced samples (default: as many as data samples, at most 20000).
+    field : callable, optional
+        f(x (n, d)) -> (n, d) (NumPy) at enhanced points; ``divergence`` its ∇·f (n,)
+        (central finite differences of ``field`` when omitted).
+    steps, lr, batch_size, seed, verbose : training settings.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from symqp.data._stationary import StationaryData
+    >>> x = np.random.default_rng(0).normal(size=(2000, 1)) * np.sqrt(0.5)   # U = x²/2, D = 0.5
+    >>> model = EPRLandscape(steps=300, hidden=(8,)).fit(StationaryData(x, -x, 0.5))
+    >>> bool(abs(model.grad_V(np.array([[1.0]]))[0, 0] - 1.0) < 0.1)
+    True
+    """
+
+    def __init__(self, *, hidden: Sequence[int] = (32, 32), activation: str = "tanh",
+                 enhanced: bool = False, enhanced_weight: float = 1.0, enhanced_box=None,
+                 enhanced_scale: float = 0.5, n_enhanced: int | None = None,
+                 field: Callable | None = None, divergence: Callable | None = None,
+                 steps: int = 2000, lr: float = 1e-2, batch_size: int | None = 2048,
+                 seed: int = 0, verbose: bool = False,
+                 n_threads: int | None = 1):
+        self.hidden = hidden
+        self.activation = activation
+        self.enhanced = enhanced
+        self.enhanced_weight = enhanced_weight
+        self.enhanced_box = enhanced_box
+        self.enhanced_scale = enhanced_scale
+        self.n_enhanced = n_enhanced
+        self.field = field
+        self.divergence = divergence
+        self.steps = steps
+        self.lr = lr
+        self.batch_size = batch_size
+        self.seed = seed
+        self.verbose = verbose
+        self.n_threads = n_threads
+
+    def fit(self, data) -> EPRLandscape:
+        """Train on ``data`` (StationaryData or a path to an npz); returns ``self``."""
+        torch = require("torch")
+        data = _as_data(data)
+        steps = int(self.steps)
+        if steps < 1:
+            raise TrainingError(f"steps must be >= 1, got {self.steps}")
+        if not self.lr > 0:
+            raise TrainingError(f"lr must be positive, got {self.lr}")
+        x, f, D = data.x, data.f, data.D
+        self.n_features_in_ = data.d
+        self.names_ = data.names
+        self.D_ = D
+        self.x_mean_ = x.mean(axis=0)
+        self.x_scale_ = np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
+        self.u_scale_ = float(np.sqrt(np.mean(np.sum(f**2, axis=1))) * np.mean(self.x_scale_)) or 1.0
+        self.net_ = pu.make_mlp(data.d, self.hidden, self.activation, self.seed)
+        rng = np.random.default_rng(self.seed)
+        xe = fe = de = None
+        if self.enhanced:
+            xe, fe, de = self._enhanced_points(data, rng)
+            self.x_enhanced_ = xe
+        T = lambda a: None if a is None else torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
+        xt, ft, xet, fet, det = T(x), T(f), T(xe), T(fe), T(de)
+        # r = −(f + ∇U)·∇U + D∇·(f + ∇U)... is of order |∇U|·|error of ∇U|: dividing by
+        # sqrt(|f|² + mean|f|²) puts it on the scale of the EPR term, so the far enhanced
+        # points (large |f|) do not swamp the loss.
+        wet = None if fe is None else T(1.0 / np.sqrt(np.sum(fe**2, 1) + np.mean(np.sum(f**2, 1))))
+        n = x.shape[0]
+        bs = n if self.batch_size is None else min(int(self.batch_size), n)
+        gen = torch.Generator().manual_seed(int(self.seed))
+        lam = float(self.enhanced_weight)
+
+        def loss_fn(_it):
+            idx = torch.randint(0, n, (bs,), generator=gen) if bs < n else slice(None)
+            loss = epr_loss(self._U_torch, xt[idx], ft[idx])
+            if xet is not None:
+                ne = xet.shape[0]
+                jdx = torch.randint(0, ne, (min(bs, ne),), generator=gen)
+                r = fp_residual(self._U_torch, xet[jdx], fet[jdx], det[jdx], D)
+                loss = loss + lam * ((r * wet[jdx]) ** 2).mean()
+            return loss
+
+        t0 = time.perf_counter()
+        self.loss_history_ = pu.train_loop(self.net_.parameters(), loss_fn, steps=steps,
+                                           lr=float(self.lr), verbose=self.verbose, n_threads=self.n_threads, label="epr")
+        self.train_time_ = time.perf_counter() - t0
+        self.final_loss_ = float(epr_loss(self._U_torch, xt[:20000], ft[:20000]).detach())
+        return self
+
+    def _enhanced_points(self, data: StationaryData, rng):
+        if self.field is None:
+            raise DataError("enhanced=True needs the drift at new points: pass field=f(x) "
+                            "(fit_epr builds one from the library when none is given)")
+        n_e = int(self.n_enhanced or min(data.n, 20000))
+        if self.enhanced_box is not None:
+            b = np.asarray(self.enhanced_box, dtype=np.float64)
+            if b.shape != (data.d, 2) or np.any(b[:, 0] >= b[:, 1]):
+                raise DataError(f"enhanced_box must be ({data.d}, 2) with low < high, got {b.shape}")
+            xe = rng.uniform(b[:, 0], b[:, 1], size=(n_e, data.d))
+        else:
+            base = data.x[rng.integers(0, data.n, size=n_e)]
+            xe = base + float(self.enhanced_scale) * data.x.std(axis=0) * rng.standard_normal(base.shape)
+        fe = np.asarray(self.field(xe), dtype=np.float64)
+        if fe.shape != xe.shape:
+            raise DataError(f"field returned shape {fe.shape} for points of shape {xe.shape}")
+        de = (np.asarray(self.divergence(xe), dtype=np.float64).reshape(-1)
+              if self.divergence is not None else _fd_divergence(self.field, xe))
+        if not (np.all(np.isfinite(fe)) and np.all(np.isfinite(de))):
+            raise DataError("the field or its divergence is not finite at the enhanced samples")
+        return xe, fe, de
+
+    def _U_torch(self, x):
+        torch = require("torch")
+        xs = (x - torch.as_tensor(self.x_mean_)) / torch.as_tensor(self.x_scale_)
+        return self.u_scale_ * self.net_(xs)[:, 0]
+
+    def _points(self, x) -> np.ndarray:
+        if not hasattr(self, "net_"):
+            raise TrainingError("this EPRLandscape is not fitted yet; call fit(data) first")
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1 and self.n_features_in_ == 1:
+            x = x[:, None]
+        if x.ndim != 2 or x.shape[1] != self.n_features_in_:
+            raise DataError(f"expected points of shape (n, {self.n_features_in_}), got {x.shape}")
+        return x
+
+    def V(self, x) -> np.ndarray:
+        """The landscape U_θ at x (n, d) -> (n,) (V in the f = −∇V + g notation)."""
+        torch = require("torch")
+        x = self._points(x)
+        with torch.no_grad():
+            return self._U_torch(torch.as_tensor(x)).numpy().copy()
+
+    U = V
+
+    def grad_V(self, x) -> np.ndarray:
+        """∇U_θ at x (n, d)."""
+        torch = require("torch")
+        xt = torch.as_tensor(self._points(x)).requires_grad_(True)
+        (g,) = torch.autograd.grad(self._U_torch(xt).sum(), xt)
+        return g.numpy().copy()
+
+    def f(self, x) -> np.ndarray:
+        """The drift at x; needs ``field``."""
+        x = self._points(x)
+        if self.field is None:
+            raise DataError("f(x) needs the drift: construct EPRLandscape with field=...")
+        return np.asarray(self.field(x), dtype=np.float64)
+
+    def g(self, x) -> np.ndarray:
+        """The remainder g = f + ∇U_θ; needs ``field``."""
+        return self.f(x) + self.grad_V(x)
+
+
+def fit_epr(
+    data,
+    *,
+    library="poly(4)",
+    backend="stlsq",
+    route: str = "neural",
+    enhanced: bool = False,
+    field: Callable | None = None,
+    threshold: float | None = None,
+    seed: int = 0,
+    steps: int | None = None,
+    hidden: Sequence[int] = (32, 32),
+    lr: float = 1e-2,
+    level: float = 20.0,
+    model: EPRLandscape | None = None,
+    verbose: bool = False,
+    **landscape_options,
+):
+    """Exact landscape U from stationary samples (EPR loss), through the symbolic backends.
+
+    Parameters
+    ----------
+    data : StationaryData or path
+        npz with ``x`` (n, d), ``f`` (n, d), ``D`` and optional ``names``.
+    library : str or Library
+        Candidate terms in the data's variable names.
+    backend : str or Backend
+        ``"stlsq"`` (Bhat's λ rule or ``threshold``); with ``route="neural"`` also ``"sr3"``,
+        ``"operon"`` or a Backend instance fitting U_θ.
+    route : {"neural", "direct"}
+        Train :class:`EPRLandscape` and regress U_θ on Θ over {U_θ < min + level·D}, or
+        minimise the EPR loss over the library span (least squares of −f on ∇Θ).
+    enhanced : bool
+        Enhanced training (Fokker–Planck residual). Without ``field`` the drift at new points
+        is a least-squares fit of f on ``library`` (its divergence is then exact).
+    field : callable, optional
+        The known drift f(x) (n, d) -> (n, d) for the enhanced samples.
+    threshold, seed, steps, hidden, lr, model, verbose, landscape_options :
+        Regression and training settings (``steps`` default 2000).
+
+    Returns
+    -------
+    Result
+        ``model="epr"``; ``V`` the landscape (constant dropped), ``U = 2V`` (quasipotential for
+        ε = 2D), ``f = −∇V + g`` with ``g`` the library fit of f + ∇V on the samples.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from symqp.data._stationary import StationaryData
+    >>> x = np.random.default_rng(0).normal(size=(4000, 1)) * np.sqrt(0.5)
+    >>> res = fit_epr(StationaryData(x, -x, 0.5, names=["x"]), library="poly(4)", route="direct")
+    >>> print(res.V)
+    0.5*x**2
+    """
+    t_start = time.perf_counter()
+    data = _as_data(data)
+    if route not in ("direct", "neural"):
+        raise DataError(f"unknown route {route!r}; choose 'neural' or 'direct'")
+    syms = tuple(sp.Symbol(s) for s in data.names)
+    lib = pu.as_library(library, syms)
+    bname = pu.backend_name(backend)
+    timings: dict[str, float] = {}
+    metrics: dict = {"route": route, "enhanced": bool(enhanced), "D": data.D, "n_samples": data.n}
+    eye = np.broadcast_to(np.eye(data.d), (data.n, data.d, data.d))
+    fit_obj = None
+    if route == "direct":
+        if bname != "stlsq":
+            raise BackendError(f"route='direct' regresses on the gradient library with 'stlsq'; "
+                               f"backend {bname!r} needs route='neural'")
+        t0 = time.perf_counter()
+        A = pu.gradient_design(lib, data.x, eye)
+        coef, info = pu.sparse_fit(A, -data.f.reshape(-1), threshold=threshold)
+        metrics.update(info)
+        timings["regression"] = time.perf_counter() - t0
+    else:
+        t0 = time.perf_counter()
+        if model is None:
+            fld, div = field, None
+            if enhanced and fld is None:
+                fld, div = _surrogate_field(lib, data)
+                metrics["field"] = "library least-squares fit"
+            model = EPRLandscape(hidden=hidden, enhanced=enhanced, field=fld, divergence=div,
+                                 steps=2000 if steps is None else steps, lr=lr, seed=seed,
+                                 verbose=verbose, **landscape_options).fit(data)
+        elif not hasattr(model, "net_"):
+            raise TrainingError("the given model is not fitted")
+        timings["training"] = time.perf_counter() - t0
+        metrics["train_loss"] = model.final_loss_
+        t0 = time.perf_counter()
+        pts = data.x
+        if getattr(model, "x_enhanced_", None) is not None:
+            pts = np.concatenate([pts, model.x_enhanced_])
+        u = model.V(pts)
+        keep = u - u.min() < level * data.D
+        pts, u = pts[keep], u[keep]
+        sub = np.random.default_rng(seed).permutation(len(pts))[:20000]
+        pts, u = pts[sub], u[sub]
+        metrics["n_regression_points"] = int(len(pts))
+        if bname == "stlsq":
+            coef, info = pu.sparse_fit(pu.library_values(lib, pts), u, threshold=threshold)
+            metrics.update(info)
+        else:
+            coef, fit_obj = _backend_fit(backend, lib, pts, u, model)
+        timings["regression"] = time.perf_counter() - t0
+    const = sum(float(c * t) for c, t in zip(coef, lib.terms) if t.is_number)
+    keep_c = np.array([0.0 if t.is_number else c for c, t in zip(coef, lib.terms)])
+    V = lib.expression(keep_c)
+    metrics["coefficients"] = {n: float(c) for n, c in zip(lib.names, coef) if c != 0}
+    metrics["intercept"] = const
+    grad_V = tuple(sp.diff(V, s) for s in syms)
+    g = _fit_remainder(lib, data, grad_V, syms)
+    metrics["epr_loss"] = _epr_loss_numpy(grad_V, syms, data)
+    timings["total"] = time.perf_counter() - t_start
+    from ..result import Result
+
+    return Result(
+        variables=tuple(data.names), U=2 * V, V=V, grad_V=grad_V, g=g,
+        f=tuple(-a + b for a, b in zip(grad_V, g)), backend=bname,
+        library=library if isinstance(library, str) else ", ".join(lib.names),
+        metrics=metrics, timings=timings, fit=fit_obj, model="epr",
+    )
+
+
+def _lambdify(exprs, syms):
+    fn = sp.lambdify([syms], list(exprs), modules="numpy")
+
+    def ev(x):
+        cols = fn(tuple(x[:, k] for k in range(x.shape[1])))
+        return np.stack([np.broadcast_to(np.asarray(c, float), (x.shape[0],)) for c in cols], 1)
+
+    return ev
+
+
+def _epr_loss_numpy(grad_V, syms, data: StationaryData) -> float:
+    g = _lambdify(grad_V, syms)(data.x)
+    return float(np.mean(np.sum((data.f + g) ** 2, axis=1)))
+
+
+def _fit_remainder(lib, data: StationaryData, grad_V, syms) -> tuple[sp.Expr, ...]:
+    """g ≈ f + ∇V as a least-squares combination of the library (a description, not exact)."""
+    theta = pu.library_values(lib, data.x)
+    target = data.f + _lambdify(grad_V, syms)(data.x)
+    C, *_ = np.linalg.lstsq(theta, target, rcond=None)
+    scale = np.abs(C).max() if C.size else 0.0
+    C[np.abs(C) < 1e-8 * max(scale, 1.0)] = 0.0
+    return tuple(lib.expression(C[:, k]) for k in range(data.d))
+
+
+def _surrogate_field(lib, data: StationaryData):
+    """f ≈ Θ C by least squares on the samples; returns (f̂, ∇·f̂) with the divergence exact."""
+    theta = pu.library_values(lib, data.x)
+    C, *_ = np.linalg.lstsq(theta, data.f, rcond=None)
+
+    def field(x):
+        return np.asarray(lib.evaluate(x), float) @ C
+
+    def divergence(x):
+        return sum(np.asarray(lib.evaluate_derivative(x, k), float) @ C[:, k] for k in range(x.shape[1]))
+
+    return field, divergence
+
+
+def _backend_fit(backend, lib, pts, u, model):
+    from .. import backends
+
+    be = backends.get_backend(backend) if isinstance(backend, str) else backend
+    grad = model.grad_V(pts)
+    k = int(0.8 * len(u))
+    prob = backends.Problem(X=pts[:k], f=-grad[:k], V=u[:k], g=np.zeros_like(grad[:k]), library=lib,
+                            X_val=pts[k:], f_val=-grad[k:], V_val=u[k:], g_val=np.zeros_like(grad[k:]))
+    fit = be.fit(prob)
+    if fit.coef is not None:
+        coef = np.asarray(fit.coef)[:, pts.shape[1]]
+    else:
+        expr = sp.expand(fit.V)
+        coef = np.array([float(expr.as_coeff_add()[0]) if t.is_number else float(expr.coeff(t))
+                         for t in lib.terms])
+    return coef, fit

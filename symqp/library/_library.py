@@ -1,0 +1,664 @@
+"""The :class:`Library` of SymPy terms and its presets (poly, trig, rational, product)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse
+import sympy as sp
+
+from .._errors import DataError, LibraryError
+from .._parse import parse_expr_safe
+from . import _codegen
+from ._terms import decompose, derivative_expansion, key_expr, solve_in_span
+
+__all__ = ["Library", "poly", "trig", "rational", "product", "custom", "MAX_TERMS"]
+
+#: Largest library a preset or spec may build (poly(20) in 10 variables has 3e7 terms).
+MAX_TERMS = 20_000
+_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def _as_variables(variables: Iterable[str | sp.Symbol]) -> tuple[sp.Symbol, ...]:
+    if isinstance(variables, (str, sp.Symbol)):
+        variables = [variables]
+    out: list[sp.Symbol] = []
+    for v in variables:
+        if isinstance(v, str):
+            if not v.isidentifier():
+                raise LibraryError(f"variable name {v!r} is not a valid identifier")
+            v = sp.Symbol(v)
+        if not isinstance(v, sp.Symbol):
+            raise LibraryError(f"variables must be names or SymPy Symbols, got {type(v).__name__}")
+        out.append(v)
+    names = [str(v) for v in out]
+    if not out:
+        raise LibraryError("a library needs at least one variable")
+    if len(set(names)) != len(names):
+        raise LibraryError(f"duplicate variable names in {names}")
+    return tuple(out)
+
+
+def _as_term(t: Any, variables: tuple[sp.Symbol, ...]) -> sp.Expr:
+    if isinstance(t, str):
+        t = parse_expr_safe(t, variables)
+    elif isinstance(t, (bool, np.bool_)):
+        raise LibraryError(f"library term {t!r} is not an expression")
+    elif isinstance(t, (int, np.integer)):
+        t = sp.Integer(int(t))
+    elif isinstance(t, (float, np.floating)):
+        t = sp.Float(float(t))
+    elif not isinstance(t, sp.Expr):
+        raise LibraryError(f"library term of type {type(t).__name__} is not a SymPy expression")
+    by_name = {str(v): v for v in variables}
+    extra = sorted(str(s) for s in t.free_symbols if str(s) not in by_name)
+    if extra:
+        raise LibraryError(
+            f"term {t} uses {', '.join(extra)}, not among the variables {', '.join(by_name)}"
+        )
+    t = t.xreplace({s: by_name[str(s)] for s in t.free_symbols if s not in variables})
+    if t == 0:
+        raise LibraryError("a library term is identically zero")
+    if t.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
+        raise LibraryError(f"library term {t} is not finite")
+    return t
+
+
+def _as_mask(mask: Any, q: int, what: str) -> np.ndarray:
+    """A bool (q,) mask from a bool mask, an index list or None (= all)."""
+    if mask is None:
+        return np.ones(q, dtype=bool)
+    arr = np.asarray(mask)
+    if arr.dtype == bool:
+        if arr.shape != (q,):
+            raise LibraryError(f"{what} has shape {arr.shape}, expected ({q},)")
+        return arr.copy()
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise LibraryError(f"{what} must be a bool mask of length {q} or a list of column indices")
+    if arr.size and (arr.min() < -q or arr.max() >= q):
+        raise LibraryError(f"{what} has a column index outside 0..{q - 1}")
+    out = np.zeros(q, dtype=bool)
+    out[arr] = True
+    return out
+
+
+def _check_dtype(dtype: Any) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise DataError(f"unknown dtype {dtype!r}; use float64 or float32") from None
+    if dt not in _DTYPES:
+        raise DataError(f"dtype {dt} is not supported; use float64 or float32")
+    return dt
+
+
+class Library:
+    """An ordered, de-duplicated list of SymPy terms theta_1..theta_q in named variables.
+
+    Parameters
+    ----------
+    terms
+        SymPy expressions (strings are parsed with the safe parser, numbers become
+        constants). Repeated terms are dropped, keeping the first.
+    variables
+        Variable names or Symbols, in the column order of the data X.
+
+    Examples
+    --------
+    >>> lib = Library(["1", "x", "x*y", "sin(y)"], ["x", "y"])
+    >>> len(lib), lib.names
+    (4, ('1', 'x', 'x*y', 'sin(y)'))
+    >>> lib.missing_derivatives()
+    (y, cos(y))
+    >>> lib.closed().names
+    ('1', 'x', 'x*y', 'sin(y)', 'y', 'cos(y)')
+    """
+
+    def __init__(self, terms: Iterable[Any], variables: Iterable[str | sp.Symbol]) -> None:
+        self._variables = _as_variables(variables)
+        if isinstance(terms, (str, sp.Basic)):
+            terms = [terms]
+        seen: dict[sp.Expr, None] = {}
+        for t in terms:
+            seen.setdefault(_as_term(t, self._variables), None)
+        if not seen:
+            raise LibraryError("a library needs at least one term")
+        self._terms = tuple(seen)
+        self._index = {t: i for i, t in enumerate(self._terms)}
+        self._parts: list[dict] | None = None
+        self._span: tuple | None = None
+        self._dcoef: dict[tuple[int, int], tuple[dict | None, list]] = {}
+        self._dterms: dict[int, tuple[sp.Expr, ...]] = {}
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def terms(self) -> tuple[sp.Expr, ...]:
+        """The terms theta_1..theta_q."""
+        return self._terms
+
+    @property
+    def variables(self) -> tuple[sp.Symbol, ...]:
+        """The variables, in the column order of X."""
+        return self._variables
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Printable names of the terms."""
+        return tuple(str(t) for t in self._terms)
+
+    @property
+    def d(self) -> int:
+        """Number of variables."""
+        return len(self._variables)
+
+    def __len__(self) -> int:
+        return len(self._terms)
+
+    def __iter__(self) -> Iterator[sp.Expr]:
+        return iter(self._terms)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(self.names[:6]) + (", ..." if len(self) > 6 else "")
+        vs = ", ".join(str(v) for v in self._variables)
+        return f"Library({len(self)} terms in {vs}: {shown})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Library):
+            return NotImplemented
+        return self._terms == other._terms and self._variables == other._variables
+
+    def __hash__(self) -> int:
+        return hash((self._terms, self._variables))
+
+    def __add__(self, other: Library) -> Library:
+        if not isinstance(other, Library):
+            return NotImplemented
+        vs = self._variables + tuple(v for v in other._variables if v not in self._variables)
+        return Library(self._terms + other._terms, vs)
+
+    def __mul__(self, other: Library) -> Library:
+        if not isinstance(other, Library):
+            return NotImplemented
+        return product(self, other)
+
+    def index(self, term: Any) -> int:
+        """Column of ``term`` (an expression or a formula string).
+
+        Examples
+        --------
+        >>> poly(["x", "y"], 2).index("x*y")
+        4
+        """
+        t = _as_term(term, self._variables)
+        try:
+            return self._index[t]
+        except KeyError:
+            raise LibraryError(f"term {t} is not in the library") from None
+
+    def mask_of(self, sublibrary: Library | Iterable[Any]) -> np.ndarray:
+        """Bool mask (q,) of the columns of ``self`` that are terms of ``sublibrary``.
+
+        Used for hypothesis sub-spaces, e.g. V in ``poly(4)`` and g in ``poly(3)`` within
+        one shared ``poly(4)`` library.
+
+        Examples
+        --------
+        >>> lib = poly(["x"], 3)
+        >>> lib.mask_of(poly(["x"], 1)).tolist()
+        [True, True, False, False]
+        """
+        terms = sublibrary.terms if isinstance(sublibrary, Library) else [
+            _as_term(t, self._variables) for t in sublibrary
+        ]
+        mask = np.zeros(len(self), dtype=bool)
+        absent = []
+        for t in terms:
+            i = self._index.get(t)
+            if i is None:
+                absent.append(str(t))
+            else:
+                mask[i] = True
+        if absent:
+            raise LibraryError(f"terms not in the library: {', '.join(absent[:8])}")
+        return mask
+
+    def expression(self, coef: Any) -> sp.Expr | tuple[sp.Expr, ...]:
+        """Sum of ``coef[i] * theta_i`` with zero coefficients dropped.
+
+        ``coef`` of shape (q,) gives one expression; (q, m) gives a tuple of m.
+
+        Examples
+        --------
+        >>> poly(["x"], 2).expression([0.0, -1, 0.5])
+        0.5*x**2 - x
+        """
+        arr = np.asarray(coef, dtype=object)
+        if arr.ndim == 2 and arr.shape[0] == len(self):
+            return tuple(self.expression(arr[:, c]) for c in range(arr.shape[1]))
+        if arr.shape != (len(self),):
+            raise DataError(f"coefficients have shape {arr.shape}, expected ({len(self)},)")
+        total = sp.S.Zero
+        for c, t in zip(arr, self._terms):
+            if isinstance(c, sp.Basic):
+                val = c
+            elif isinstance(c, (bool, np.bool_)):
+                raise DataError("coefficients must be numbers, got a bool")
+            elif isinstance(c, (int, np.integer)):
+                val = sp.Integer(int(c))
+            else:
+                try:
+                    f = float(c)
+                except (TypeError, ValueError):
+                    raise DataError(f"coefficient {c!r} is not a number") from None
+                if not math.isfinite(f):
+                    raise DataError("coefficients contain NaN or inf")
+                val = sp.Float(f)
+            if val != 0:
+                total += val * t
+        return total
+
+    # -------------------------------------------------------- gradient maps
+    def _prepare_span(self) -> None:
+        if self._parts is not None:
+            return
+        parts = [decompose(t, self._variables) for t in self._terms]
+        single: dict = {}
+        for i, p in enumerate(parts):
+            if len(p) == 1:
+                (key, c), = p.items()
+                single.setdefault(key, (i, c))
+        general = None
+        if any(len(p) != 1 for p in parts):
+            keys = list(dict.fromkeys(k for p in parts for k in p))
+            row = {k: r for r, k in enumerate(keys)}
+            B = sp.zeros(len(keys), len(parts))
+            for i, p in enumerate(parts):
+                for key, c in p.items():
+                    B[row[key], i] = c
+            general = (keys, B)
+        self._parts, self._span = parts, (single, general)
+
+    def _derivative_coef(self, k: int, j: int) -> tuple[dict | None, list]:
+        hit = self._dcoef.get((k, j))
+        if hit is None:
+            self._prepare_span()
+            target = derivative_expansion(self._parts[j], k, self._variables)
+            hit = solve_in_span(target, *self._span)
+            self._dcoef[(k, j)] = hit
+        return hit
+
+    def _columns(self, columns: Any) -> np.ndarray:
+        return np.flatnonzero(_as_mask(columns, len(self), "columns"))
+
+    def missing_derivatives(self, *, columns: Any = None) -> tuple[sp.Expr, ...]:
+        """Basis functions needed by derivatives of the terms but absent from the library.
+
+        ``columns`` (bool mask or indices) restricts the check to some terms, e.g. the
+        hypothesis space of V. Empty when the library is closed under differentiation.
+
+        Examples
+        --------
+        >>> Library(["x**2", "sin(x)"], ["x"]).missing_derivatives()
+        (x, cos(x))
+        """
+        out: dict[sp.Expr, None] = {}
+        for j in self._columns(columns):
+            for k in range(self.d):
+                for key in self._derivative_coef(k, int(j))[1]:
+                    out.setdefault(key_expr(key, self._variables), None)
+        return tuple(out)
+
+    def is_closed(self, *, columns: Any = None) -> bool:
+        """Whether every derivative of every (selected) term lies in the library's span."""
+        return not self.missing_derivatives(columns=columns)
+
+    def gradient_maps(self, *, exact: bool = False, columns: Any = None) -> list:
+        """Gradient maps D_k with d/dx_k theta_j = sum_i theta_i (D_k)_ij.
+
+        Parameters
+        ----------
+        exact
+            Return ``sympy.SparseMatrix`` with exact entries instead of float64 CSR.
+        columns
+            Only fill the columns of these terms (bool mask or indices); the others are
+            zero. Lets V use a sub-space whose derivatives are in the library although
+            the whole library is not closed.
+
+        Raises
+        ------
+        LibraryError
+            Naming the missing derivative terms when the library is not closed.
+
+        Examples
+        --------
+        >>> D = poly(["x"], 2).gradient_maps()
+        >>> D[0].toarray()
+        array([[0., 1., 0.],
+               [0., 0., 2.],
+               [0., 0., 0.]])
+        """
+        q = len(self)
+        cols = self._columns(columns)
+        problems = []
+        entries: list[dict[tuple[int, int], sp.Expr]] = [{} for _ in range(self.d)]
+        for k in range(self.d):
+            for j in cols:
+                coef, missing = self._derivative_coef(k, int(j))
+                if missing:
+                    miss = ", ".join(str(key_expr(m, self._variables)) for m in missing)
+                    problems.append(f"d/d{self._variables[k]}({self._terms[j]}) needs {miss}")
+                    continue
+                for i, c in coef.items():
+                    entries[k][(i, int(j))] = c
+        if problems:
+            shown = "; ".join(problems[:6]) + (f"; ... ({len(problems)} in all)" if len(problems) > 6 else "")
+            raise LibraryError(
+                f"library is not closed under differentiation: {shown} "
+                "(add them, or use lib.closed())"
+            )
+        if exact:
+            return [sp.SparseMatrix(q, q, e) for e in entries]
+        mats = []
+        for e in entries:
+            rows = np.fromiter((i for i, _ in e), dtype=np.int64, count=len(e))
+            cls = np.fromiter((j for _, j in e), dtype=np.int64, count=len(e))
+            vals = np.fromiter((float(v) for v in e.values()), dtype=np.float64, count=len(e))
+            mats.append(scipy.sparse.csr_matrix((vals, (rows, cls)), shape=(q, q)))
+        return mats
+
+    def closed(self, *, max_terms: int = 1000) -> Library:
+        """This library plus the derivative terms it misses, repeated until closed.
+
+        Raises
+        ------
+        LibraryError
+            When closure would exceed ``max_terms`` terms (e.g. 1/x, whose derivatives
+            never close).
+
+        Examples
+        --------
+        >>> Library(["x*sin(x)"], ["x"]).closed().names
+        ('x*sin(x)', 'x*cos(x)', 'sin(x)', 'cos(x)')
+        >>> Library(["1/x"], ["x"]).closed(max_terms=5)
+        Traceback (most recent call last):
+        ...
+        symqp._errors.LibraryError: closure did not terminate within max_terms=5 ...
+        """
+        lib = self
+        while True:
+            missing = lib.missing_derivatives()
+            if not missing:
+                return lib
+            if len(lib) + len(missing) > max_terms:
+                shown = ", ".join(str(m) for m in missing[:5])
+                raise LibraryError(
+                    f"closure did not terminate within max_terms={max_terms} "
+                    f"(at {len(lib)} terms, still missing {shown}; terms such as 1/x "
+                    "have derivatives that never close)"
+                )
+            lib = Library(lib.terms + missing, lib.variables)
+
+    # ------------------------------------------------------------ evaluation
+    def _check_X(self, X: Any, dtype: np.dtype) -> np.ndarray:
+        try:
+            arr = np.asarray(X)
+        except Exception as exc:  # noqa: BLE001 - ragged lists etc.
+            raise DataError(f"X is not an array: {exc}") from None
+        if arr.dtype == object or not (
+            np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+        ):
+            raise DataError(f"X must hold real numbers, got dtype {arr.dtype}")
+        if arr.ndim == 1 and self.d == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2 or arr.shape[1] != self.d:
+            vs = ", ".join(str(v) for v in self._variables)
+            raise DataError(f"X has shape {arr.shape}, expected (n, {self.d}) for variables {vs}")
+        arr = np.ascontiguousarray(arr, dtype=dtype)
+        if not np.isfinite(arr).all():
+            raise DataError("X contains NaN or inf")
+        return arr
+
+    def _out(self, out: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        if out is None:
+            return np.empty(shape, dtype=dtype)
+        if not isinstance(out, np.ndarray):
+            raise DataError("out must be a NumPy array")
+        if out.shape != shape or out.dtype != dtype:
+            raise DataError(f"out has shape {out.shape} and dtype {out.dtype}, expected {shape} {dtype}")
+        if not out.flags.c_contiguous or not out.flags.writeable:
+            raise DataError("out must be a writeable C-contiguous array")
+        return out
+
+    def _use_numba(self, exprs, mode: str, n: int, dtype: np.dtype, backend: str) -> bool:
+        if backend == "numpy":
+            return False
+        if backend == "numba":
+            return True
+        if backend != "auto":
+            raise DataError(f"unknown backend {backend!r}; use 'auto', 'numba' or 'numpy'")
+        if _codegen.loaded(exprs, self._variables, mode, dtype):
+            return True
+        return n >= _codegen.NUMBA_MIN_ROWS and _codegen.numba_available()
+
+    def _run(self, exprs, X, out, dtype, backend) -> np.ndarray:
+        dt = _check_dtype(dtype)
+        Xc = self._check_X(X, dt)
+        res = self._out(out, (Xc.shape[0], len(exprs)), dt)
+        if Xc.shape[0] == 0:
+            return res
+        if self._use_numba(exprs, "matrix", Xc.shape[0], dt, backend):
+            _codegen.get_kernel(exprs, self._variables, mode="matrix", dtype=dt)(Xc, res)
+            return res
+        return _codegen.numpy_evaluate(exprs, self._variables, Xc, res)
+
+    def evaluate(self, X: Any, out: np.ndarray | None = None, *, dtype: Any = np.float64,
+                 backend: str = "auto") -> np.ndarray:
+        """Theta(X): the (n, q) matrix of the terms at the rows of X.
+
+        Runs a generated Numba kernel (cached on disk; parallel over rows) for large n,
+        vectorised NumPy for tiny n or without Numba. ``backend`` forces 'numba' or
+        'numpy'. ``out`` is an optional preallocated C-contiguous (n, q) array of ``dtype``
+        (float64 or float32).
+
+        Examples
+        --------
+        >>> poly(["x", "y"], 2).evaluate([[2.0, 3.0]])
+        array([[1., 2., 3., 4., 6., 9.]])
+        """
+        return self._run(self._terms, X, out, dtype, backend)
+
+    def derivative_terms(self, k: int | str | sp.Symbol) -> tuple[sp.Expr, ...]:
+        """The exact derivatives d/dx_k theta_j, j = 1..q."""
+        kk = self._var_index(k)
+        if kk not in self._dterms:
+            self._dterms[kk] = tuple(sp.diff(t, self._variables[kk]) for t in self._terms)
+        return self._dterms[kk]
+
+    def _var_index(self, k: int | str | sp.Symbol) -> int:
+        if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+            if not -self.d <= k < self.d:
+                raise LibraryError(f"variable index {k} out of range for {self.d} variables")
+            return int(k) % self.d
+        names = [str(v) for v in self._variables]
+        if str(k) in names:
+            return names.index(str(k))
+        raise LibraryError(f"unknown variable {k!r}; the library has {', '.join(names)}")
+
+    def evaluate_derivative(self, X: Any, k: int | str | sp.Symbol, out: np.ndarray | None = None,
+                            *, dtype: Any = np.float64, backend: str = "auto") -> np.ndarray:
+        """The (n, q) matrix of d/dx_k theta_j at the rows of X (exact derivatives, compiled).
+
+        Examples
+        --------
+        >>> poly(["x", "y"], 2).evaluate_derivative([[2.0, 3.0]], "x")
+        array([[0., 1., 0., 4., 3., 0.]])
+        """
+        return self._run(self.derivative_terms(k), X, out, dtype, backend)
+
+    def evaluate_combination(self, X: Any, coef: Any, *, dtype: Any = np.float64,
+                             backend: str = "auto") -> np.ndarray:
+        """Theta(X) @ coef without building Theta: (n,) for coef (q,), (n, m) for (q, m).
+
+        Examples
+        --------
+        >>> lib = poly(["x"], 2)
+        >>> lib.evaluate_combination([[1.0], [2.0]], [1.0, 0.0, -1.0])
+        array([ 0., -3.])
+        """
+        dt = _check_dtype(dtype)
+        Xc = self._check_X(X, dt)
+        c = np.asarray(coef, dtype=np.float64) if not isinstance(coef, np.ndarray) else coef
+        if c.dtype == object or not np.issubdtype(c.dtype, np.number):
+            raise DataError("coefficients must be real numbers")
+        one = c.ndim == 1
+        c2 = c[:, None] if one else c
+        if c2.ndim != 2 or c2.shape[0] != len(self):
+            raise DataError(f"coefficients have shape {c.shape}, expected ({len(self)},) or ({len(self)}, m)")
+        c2 = np.ascontiguousarray(c2, dtype=dt)
+        if not np.isfinite(c2).all():
+            raise DataError("coefficients contain NaN or inf")
+        res = np.empty((Xc.shape[0], c2.shape[1]), dtype=dt)
+        if Xc.shape[0]:
+            if self._use_numba(self._terms, "combination", Xc.shape[0], dt, backend):
+                kern = _codegen.get_kernel(self._terms, self._variables, mode="combination", dtype=dt)
+                kern(Xc, c2, res)
+            else:
+                _codegen.numpy_combination(self._terms, self._variables, Xc, c2, res)
+        return res[:, 0] if one else res
+
+
+# ---------------------------------------------------------------- presets
+def _check_int(value: Any, what: str, lo: int, hi: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise LibraryError(f"{what} must be an integer, got {value!r}")
+    if not lo <= int(value) <= hi:
+        raise LibraryError(f"{what} must be between {lo} and {hi}, got {value}")
+    return int(value)
+
+
+def poly_count(d: int, degree: int) -> int:
+    """Number of monomials of total degree <= ``degree`` in ``d`` variables."""
+    return math.comb(d + degree, d)
+
+
+def poly(variables: Iterable[str | sp.Symbol], degree: int,
+         max_per_var: int | Sequence[int] | None = None, *, include_bias: bool = True) -> Library:
+    """All monomials of total degree <= ``degree``, in pysindy's graded order.
+
+    Constant first, then degree 1 in variable order, then each degree in the order of
+    ``itertools.combinations_with_replacement`` (as pysindy's ``PolynomialLibrary``).
+    ``max_per_var`` caps the power of each variable (one int, or one per variable).
+
+    Examples
+    --------
+    >>> poly(["x", "y"], 2).names
+    ('1', 'x', 'y', 'x**2', 'x*y', 'y**2')
+    >>> poly(["x", "y"], 3, max_per_var=1).names
+    ('1', 'x', 'y', 'x*y')
+    """
+    vs = _as_variables(variables)
+    d = len(vs)
+    deg = _check_int(degree, "polynomial degree", 0, 64)
+    if max_per_var is None:
+        caps = [deg] * d
+    elif isinstance(max_per_var, (int, np.integer)) and not isinstance(max_per_var, bool):
+        caps = [_check_int(max_per_var, "max_per_var", 0, 64)] * d
+    else:
+        caps = [_check_int(c, "max_per_var", 0, 64) for c in max_per_var]
+        if len(caps) != d:
+            raise LibraryError(f"max_per_var has {len(caps)} entries for {d} variables")
+    if poly_count(d, deg) > MAX_TERMS and max_per_var is None:
+        raise LibraryError(
+            f"poly(degree={deg}) in {d} variables has {poly_count(d, deg)} terms "
+            f"(limit {MAX_TERMS})"
+        )
+    terms: list[sp.Expr] = [sp.Integer(1)] if include_bias else []
+    for n in range(1, deg + 1):
+        for combo in itertools.combinations_with_replacement(range(d), n):
+            counts = [combo.count(k) for k in range(d)]
+            if any(c > cap for c, cap in zip(counts, caps)):
+                continue
+            terms.append(sp.Mul(*[vs[k] ** c for k, c in enumerate(counts) if c]))
+            if len(terms) > MAX_TERMS:
+                raise LibraryError(f"polynomial library exceeds {MAX_TERMS} terms")
+    if not terms:
+        raise LibraryError("the polynomial library is empty (degree 0 without bias)")
+    return Library(terms, vs)
+
+
+def trig(variables: Iterable[str | sp.Symbol], harmonics: int = 1) -> Library:
+    """sin(k x), cos(k x) for each variable x and k = 1..harmonics (pysindy's order).
+
+    Examples
+    --------
+    >>> trig(["x"], 2).names
+    ('sin(x)', 'cos(x)', 'sin(2*x)', 'cos(2*x)')
+    """
+    vs = _as_variables(variables)
+    K = _check_int(harmonics, "number of harmonics", 1, 1000)
+    if 2 * K * len(vs) > MAX_TERMS:
+        raise LibraryError(f"trig library would exceed {MAX_TERMS} terms")
+    terms = []
+    for v in vs:
+        for k in range(1, K + 1):
+            terms += [sp.sin(k * v), sp.cos(k * v)]
+    return Library(terms, vs)
+
+
+def rational(variables: Iterable[str | sp.Symbol], powers: int = 2, *,
+             denominators: Iterable[Any] | None = None, include_constant: bool = True) -> Library:
+    """Negative powers ``den**-p`` (p = 1..powers) of each denominator, plus 1.
+
+    Denominators default to the variables; they may be expressions or formula strings,
+    e.g. Bhat's library in a radius r: ``rational(["r"], 2, denominators=["r", "10 - r"])``
+    = {1, 1/r, 1/r**2, 1/(10 - r), 1/(10 - r)**2}.
+
+    Examples
+    --------
+    >>> rational(["r"], 2, denominators=["r", "10 - r"]).names
+    ('1', '1/r', 'r**(-2)', '1/(10 - r)', '(10 - r)**(-2)')
+    """
+    vs = _as_variables(variables)
+    P = _check_int(powers, "powers", 1, 64)
+    dens = list(vs) if denominators is None else [_as_term(t, vs) for t in denominators]
+    terms: list[sp.Expr] = [sp.Integer(1)] if include_constant else []
+    for den in dens:
+        if den.is_number:
+            raise LibraryError(f"denominator {den} does not depend on the variables")
+        terms += [den ** (-p) for p in range(1, P + 1)]
+    return Library(terms, vs)
+
+
+def product(*libraries: Library) -> Library:
+    """Tensor-product library: every product of one term from each library.
+
+    Examples
+    --------
+    >>> product(poly(["x"], 1), trig(["y"], 1)).names
+    ('sin(y)', 'cos(y)', 'x*sin(y)', 'x*cos(y)')
+    """
+    if not libraries or not all(isinstance(lib, Library) for lib in libraries):
+        raise LibraryError("product() takes one or more Library objects")
+    total = math.prod(len(lib) for lib in libraries)
+    if total > MAX_TERMS:
+        raise LibraryError(f"product library would have {total} terms (limit {MAX_TERMS})")
+    vs: list[sp.Symbol] = []
+    for lib in libraries:
+        vs += [v for v in lib.variables if v not in vs]
+    terms = [sp.Mul(*combo) for combo in itertools.product(*(lib.terms for lib in libraries))]
+    return Library(terms, vs)
+
+
+def custom(terms: Iterable[Any], variables: Iterable[str | sp.Symbol]) -> Library:
+    """A library from any list of SymPy expressions or formula strings.
+
+    Examples
+    --------
+    >>> custom(["exp(-x)", "x*exp(-x)"], ["x"]).names
+    ('exp(-x)', 'x*exp(-x)')
+    """
+    return Library(terms, variables)
