@@ -84,7 +84,9 @@ def test_recovers_example1_exactly_from_exact_decomposition(example1):
     m = r.metrics
     assert m["orthogonality"] < 1e-8
     assert m["u_rel_err_vs_network"] < 1e-8
-    assert m["val_one_step_rel"] < 1e-6  # RK2 against an RK4 step of the same field
+    # RK2 of the identified f against RK4 steps of the same field: as good as the exact field
+    assert m["val_one_step_rel"] < 1e-4
+    assert m["val_one_step_rel"] == pytest.approx(m["val_one_step_rel_network"], rel=1e-6)
     assert m["tau"] > 0 and m["n_points"] > 100
     assert abs(m["u_shift"] - 0.0) < 1e-8  # 2V already has min 0 at (+-1, 0, 0)
     assert float(r.U_numpy(np.array([[1.0, 0.0, 0.0]]))[0]) == pytest.approx(0.0, abs=1e-8)
@@ -222,7 +224,7 @@ def test_balanced_subsample_caps_dense_cells():
 def test_end_to_end_with_a_tiny_network():
     # 2-D rotated gradient: V = x**2/2 + y**2, g = (-2y, x) is orthogonal to grad V = (x, 2y)
     pytest.importorskip("torch")
-    system = symqp.systems.from_strings(["-x - 2*y", "x - 2*y"], ["x", "y"], [[-1.5, 1.5], [-1.5, 1.5]])
+    system = symqp.systems.from_strings(["-x - 2*y", "x - 2*y"], ["x", "y"], box=[[-1.5, 1.5], [-1.5, 1.5]])
     pairs = symqp.data.sample_pairs(system, n_traj=100, n_pairs=10, h=0.01, dt=0.05, seed=0)
     r = symqp.fit(
         pairs,

@@ -130,25 +130,29 @@ def test_cse_for_general_terms():
     assert src.count("math.exp(") == 1 and src.count("math.sin(") == 1
 
 
-def test_second_process_loads_from_disk_cache(tmp_path):
-    lib_code = "poly(['x', 'y'], 2) + trig(['x'], 1)"
-    script = textwrap.dedent(f"""
+def test_second_process_loads_from_disk_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMQP_CACHE_DIR", str(tmp_path))
+    lib = poly(["x", "y"], 2) + Library(["sin(3*x)*y"], ["x", "y"])
+    X = np.linspace(0.1, 1, 2 * 3000).reshape(3000, 2)
+    here = lib.evaluate(X, backend="numba")
+    kern = _codegen.get_kernel(lib.terms, lib.variables)
+    assert kern.path.parent == tmp_path
+    assert sum(kern.func.stats.cache_misses.values()) == 1  # compiled and saved here
+    assert any(p.suffix == ".nbi" for p in (tmp_path / "__pycache__").iterdir())
+    script = textwrap.dedent("""
         import numpy as np
-        from symqp.library import poly, trig, _codegen
-        lib = {lib_code}
+        from symqp.library import Library, poly, _codegen
+        lib = poly(["x", "y"], 2) + Library(["sin(3*x)*y"], ["x", "y"])
         X = np.linspace(0.1, 1, 2 * 3000).reshape(3000, 2)
         out = lib.evaluate(X, backend="numba")
         k = _codegen.get_kernel(lib.terms, lib.variables)
         print(sum(k.func.stats.cache_hits.values()), sum(k.func.stats.cache_misses.values()))
         print(repr(float(out.sum())))
     """)
-    env = {**os.environ, "SYMQP_CACHE_DIR": str(tmp_path)}
-    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                           env=env, check=True, timeout=300).stdout.split() for _ in range(2)]
-    assert runs[0][:2] == ["0", "1"]  # compiled and saved
-    assert runs[1][:2] == ["1", "0"]  # loaded from disk in a fresh process
-    assert runs[0][2] == runs[1][2]
-    assert any(p.suffix == ".nbi" for p in (tmp_path / "__pycache__").iterdir())
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=dict(os.environ), check=True, timeout=300).stdout.split()
+    assert res[:2] == ["1", "0"]  # loaded from disk in a fresh process, not recompiled
+    assert float(res[2]) == float(here.sum())
 
 
 def test_numpy_fallback_without_numba(monkeypatch, Xbig):
@@ -187,7 +191,7 @@ def test_tiny_and_empty_inputs_use_numpy():
         (lambda L: L.evaluate(np.ones((2, 2)), backend="gpu"), "unknown backend"),
         (lambda L: L.evaluate(np.ones((2, 2)), out=np.empty((2, 3))), "out has shape"),
         (lambda L: L.evaluate(np.ones((2, 2)), out=np.empty((6, 2)).T), "out has shape"),
-        (lambda L: L.evaluate(np.ones((2, 2)), out=np.empty((6, 4))[:, ::2]), "C-contiguous"),
+        (lambda L: L.evaluate(np.ones((2, 2)), out=np.empty((2, 4))[:, ::2]), "C-contiguous"),
         (lambda L: L.evaluate_derivative(np.ones((2, 2)), "z"), "unknown variable"),
         (lambda L: L.evaluate_combination(np.ones((2, 2)), [1.0]), "coefficients have shape"),
         (lambda L: L.evaluate_combination(np.ones((2, 2)), [np.inf, 0]), "NaN or inf"),

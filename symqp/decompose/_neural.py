@@ -45,6 +45,8 @@ def _as_array(a: Any, what: str) -> np.ndarray:
         arr = np.asarray(a, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise DataError(f"{what} is not a numeric array ({exc})") from None
+    if not arr.flags.writeable:  # torch refuses to wrap read-only memory
+        arr = arr.copy()
     return arr
 
 
