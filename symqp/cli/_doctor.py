@@ -70,9 +70,11 @@ def check() -> list[tuple[str, bool, str]]:
         ok_cvx, msg_cvx = probe("cvxpy")
         has_csr3 = hasattr(ps, "ConstrainedSR3")
         if not (ok_cvx and has_csr3):
-            why = msg_cvx if not ok_cvx else "pysindy has no ConstrainedSR3"
-            rows.append(("pysindy", False, f"pysindy {_version(ps)} without ConstrainedSR3: {why}; "
-                         "install it with: pip install 'symqp[pysindy]'"))
+            # msg_cvx already names the import error and the install command
+            why = msg_cvx if not ok_cvx else (
+                "pysindy has no ConstrainedSR3; install it with: pip install 'symqp[pysindy]'"
+            )
+            rows.append(("pysindy", False, f"pysindy {_version(ps)} without ConstrainedSR3: {why}"))
         else:
             rows.append(("pysindy", True, f"{msg} with ConstrainedSR3 (cvxpy {_version(require('cvxpy'))})"))
     else:

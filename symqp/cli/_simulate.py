@@ -15,6 +15,7 @@ import argparse
 import math
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from .._errors import DataError
@@ -68,6 +69,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data import sample_pairs, save_pairs
+    from ..data._sampling import check_sampling_args
     from ..systems import get_system, sampling_defaults
 
     params = dict(args.param)
@@ -81,10 +83,13 @@ def run(args: argparse.Namespace) -> int:
             cfg[key] = value
     if not str(args.out).endswith(".npz"):
         raise DataError(f"--out must name a .npz file, got {args.out!r}")
-
-    h, dt = float(cfg["h"]), float(cfg["dt"])
-    steps = (math.ceil(dt / (h / 5)) + 5) * int(cfg["n_pairs"]) if h > 0 and dt > 0 else 0
-    work = steps * int(cfg["n_traj"]) if cfg["n_traj"] > 0 else 0
+    if Path(args.out).is_dir():
+        raise DataError(f"cannot write pairs to {args.out}: it is a folder")
+    # every input is checked before any output (the progress bar) appears
+    n_traj, n_pairs, h, dt, noise = check_sampling_args(
+        cfg["n_traj"], cfg["n_pairs"], cfg["h"], cfg["dt"], args.noise
+    )
+    work = (math.ceil(dt / (h / 5)) + 5) * n_pairs * n_traj
     t0 = time.perf_counter()
     if work >= _PROGRESS_WORK and not args.quiet:
         from rich.console import Console
@@ -94,15 +99,15 @@ def run(args: argparse.Namespace) -> int:
             TextColumn(f"simulating {system.name}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
             TimeRemainingColumn(), console=Console(stderr=True), transient=True,
         ) as bar:
-            task = bar.add_task("sample", total=int(cfg["n_pairs"]))
+            task = bar.add_task("sample", total=n_pairs)
             pairs = sample_pairs(
-                system, n_traj=cfg["n_traj"], n_pairs=cfg["n_pairs"], h=h, dt=dt, seed=args.seed,
-                noise=args.noise, progress=lambda done, total: bar.update(task, completed=done),
+                system, n_traj=n_traj, n_pairs=n_pairs, h=h, dt=dt, seed=args.seed,
+                noise=noise, progress=lambda done, total: bar.update(task, completed=done),
             )
     else:
         pairs = sample_pairs(
-            system, n_traj=cfg["n_traj"], n_pairs=cfg["n_pairs"], h=h, dt=dt, seed=args.seed,
-            noise=args.noise,
+            system, n_traj=n_traj, n_pairs=n_pairs, h=h, dt=dt, seed=args.seed,
+            noise=noise,
         )
     elapsed = time.perf_counter() - t0
     save_pairs(pairs, args.out)
@@ -110,11 +115,11 @@ def run(args: argparse.Namespace) -> int:
         out = sys.stdout
         print(f"{system!r}", file=out)
         print(
-            f"sampled {pairs.n} pairs ({cfg['n_traj']} trajectories x {cfg['n_pairs']} snapshots), "
-            f"h = {h:g}, dt = {dt:g}, noise = {args.noise:g}, seed = {args.seed} in {elapsed:.2f} s",
+            f"sampled {pairs.n} pairs ({n_traj} trajectories x {n_pairs} snapshots), "
+            f"h = {h:g}, dt = {dt:g}, noise = {noise:g}, seed = {args.seed} in {elapsed:.2f} s",
             file=out,
         )
-        for k, name in enumerate(pairs.names):
+        for k, name in enumerate(pairs.names or ()):
             col = pairs.x0[:, k]
             print(f"  {name}: min {col.min():.4g}  max {col.max():.4g}  mean {col.mean():.4g}", file=out)
         print(f"wrote {args.out}", file=out)

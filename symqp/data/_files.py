@@ -26,6 +26,11 @@ def save_pairs(pairs: Pairs, path: str | os.PathLike[str]) -> None:
     The file is written to a temporary name and renamed, so a failed write leaves no
     half-written file. It loads with ``allow_pickle=False``.
 
+    Raises
+    ------
+    DataError
+        When ``pairs`` is not a :class:`Pairs` or the file cannot be written.
+
     Examples
     --------
     >>> import numpy as np, tempfile, pathlib
@@ -40,13 +45,19 @@ def save_pairs(pairs: Pairs, path: str | os.PathLike[str]) -> None:
     arrays: dict[str, np.ndarray] = {
         "x0": pairs.x0,
         "xh": pairs.xh,
-        "h": np.float64(pairs.h),
+        "h": np.array(pairs.h, dtype=np.float64),
         "names": np.array(pairs.names, dtype=str),
     }
     if pairs.traj is not None:
         arrays["traj"] = pairs.traj
-    with atomic_write(path, "wb") as fh:
-        np.savez(fh, **arrays)
+    target = Path(path)
+    if target.is_dir():
+        raise DataError(f"cannot write pairs to {target}: it is a folder")
+    try:
+        with atomic_write(target, "wb") as fh:
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
+    except OSError as exc:
+        raise DataError(f"cannot write pairs to {target}: {exc.strerror or exc}") from None
 
 
 def load_pairs(path: str | os.PathLike[str], *, nan_policy: str = "raise") -> Pairs:
@@ -79,6 +90,9 @@ def load_pairs(path: str | os.PathLike[str], *, nan_policy: str = "raise") -> Pa
     label = p.name
     if not p.is_file():
         raise DataError(f"no such file: {p}")
+    # an .npz is a zip archive; np.load would read anything else as .npy or pickle
+    if not zipfile.is_zipfile(p):
+        raise DataError(f"{label}: not a .npz archive (expected keys x0, xh, h)")
     try:
         with np.load(p, allow_pickle=False) as z:
             keys = list(z.files)

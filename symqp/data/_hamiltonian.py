@@ -16,7 +16,14 @@ import sympy as sp
 from .._errors import DataError
 from .._io import atomic_write
 
-__all__ = ["HamiltonianData", "sample_hamiltonian", "save_hamiltonian", "load_hamiltonian"]
+__all__ = [
+    "HamiltonianData",
+    "sample_hamiltonian",
+    "save_hamiltonian",
+    "load_hamiltonian",
+    "radial_reduction",
+    "angular_momentum_sq",
+]
 
 
 def _as_names(names: Sequence[str] | None, d: int) -> tuple[str, ...]:
@@ -217,7 +224,7 @@ def sample_hamiltonian(
     >>> q = sp.Symbol("q")
     >>> osc = SimpleNamespace(q=(q,), V=q**2 / 2, mass=None)
     >>> data = sample_hamiltonian(osc, 1, 100, 0.01, q0=[[1.0]], p0=[[0.0]])
-    >>> abs(data.q[0, -1, 0] - np.cos(1.0)) < 1e-6
+    >>> bool(abs(data.q[0, -1, 0] - np.cos(1.0)) < 1e-6)
     True
     """
     force, d = _force_function(system)
@@ -305,3 +312,46 @@ def load_hamiltonian(path: str | os.PathLike[str]) -> HamiltonianData:
     if np.asarray(h).size != 1:
         raise DataError(f"h must be a scalar, got shape {np.asarray(h).shape}")
     return HamiltonianData(q, p, float(np.asarray(h).reshape(())), mass, names)
+
+
+def _equal_mass(data: HamiltonianData, what: str) -> float:
+    m = data.mass
+    if not np.allclose(m, m[0], rtol=1e-12, atol=0.0):
+        raise DataError(f"{what} needs equal masses on all coordinates, got {m.tolist()}")
+    return float(m[0])
+
+
+def radial_reduction(data: HamiltonianData, *, name: str = "r") -> HamiltonianData:
+    """The reduced-order (r, ṙ) data of a particle: r = |q|, momentum m·ṙ = q·p / r.
+
+    For a central force H = |p|²/(2m) + V(|q|) the radius obeys the one-degree-of-freedom
+    system H = m ṙ²/2 + V_eff(r) with V_eff = V + ℓ²/(2 m r²) (ℓ the conserved angular
+    momentum), which the Hamiltonian learners then recover.
+
+    Examples
+    --------
+    >>> q = np.array([[[3.0, 4.0], [0.0, 2.0]]])
+    >>> p = np.array([[[0.6, 0.8], [1.0, -1.0]]])
+    >>> red = radial_reduction(HamiltonianData(q, p, 0.1))
+    >>> red.q[0, :, 0].tolist(), red.p[0, :, 0].tolist(), red.names
+    ([5.0, 2.0], [1.0, -1.0], ('r',))
+    """
+    m = _equal_mass(data, "radial_reduction")
+    r = np.sqrt(np.sum(data.q**2, axis=2))
+    if np.any(r == 0):
+        raise DataError("radial_reduction: a trajectory passes through the origin (r = 0)")
+    pr = np.sum(data.q * data.p, axis=2) / r
+    return HamiltonianData(r[..., None], pr[..., None], data.h, np.array([m]), (str(name),))
+
+
+def angular_momentum_sq(data: HamiltonianData) -> np.ndarray:
+    """ℓ² = |q|²|p|² − (q·p)² at every point (R, N + 1); conserved by a central force.
+
+    Examples
+    --------
+    >>> q = np.array([[[1.0, 0.0], [0.0, 2.0]]])
+    >>> p = np.array([[[0.5, 2.0], [-1.0, 0.0]]])
+    >>> angular_momentum_sq(HamiltonianData(q, p, 0.1)).tolist()
+    [[4.0, 4.0]]
+    """
+    return np.sum(data.q**2, axis=2) * np.sum(data.p**2, axis=2) - np.sum(data.q * data.p, axis=2) ** 2

@@ -82,6 +82,23 @@ def _as_positive(v: object, what: str) -> float:
     return value
 
 
+def check_sampling_args(
+    n_traj: object, n_pairs: object, h: object, dt: object, noise: object
+) -> tuple[int, int, float, float, float]:
+    """Validate the sampling sizes and steps (raises :class:`DataError` naming the bad one)."""
+    n_traj_ = _as_count(n_traj, "n_traj")
+    n_pairs_ = _as_count(n_pairs, "n_pairs")
+    h_ = _as_positive(h, "h")
+    dt_ = _as_positive(dt, "dt")
+    try:
+        noise_ = float(noise)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise DataError(f"noise must be a non-negative number, got {noise!r}") from None
+    if isinstance(noise, bool) or not math.isfinite(noise_) or noise_ < 0:
+        raise DataError(f"noise must be a non-negative number, got {noise!r}")
+    return n_traj_, n_pairs_, h_, dt_, noise_
+
+
 def sample_pairs(
     system: Any,
     *,
@@ -136,16 +153,7 @@ def sample_pairs(
     >>> p
     Pairs(n=50, d=2, h=0.01, names=('x', 'y'), n_traj=10)
     """
-    n_traj = _as_count(n_traj, "n_traj")
-    n_pairs = _as_count(n_pairs, "n_pairs")
-    h = _as_positive(h, "h")
-    dt = _as_positive(dt, "dt")
-    try:
-        noise = float(noise)
-    except (TypeError, ValueError):
-        raise DataError(f"noise must be a non-negative number, got {noise!r}") from None
-    if not math.isfinite(noise) or noise < 0:
-        raise DataError(f"noise must be a non-negative number, got {noise}")
+    n_traj, n_pairs, h, dt, noise = check_sampling_args(n_traj, n_pairs, h, dt, noise)
     F, b, names, d_sys = resolve_field(system, box)
     if b is None:
         raise DataError("a box (d, 2) is needed to draw initial states; pass box=")

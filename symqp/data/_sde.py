@@ -69,7 +69,7 @@ def simulate_sde(
     if X.ndim == 1:
         X = X.reshape(1, -1)
     if X.ndim != 2 or X.shape[0] == 0 or (d_sys is not None and X.shape[1] != d_sys):
-        raise DataError(f"x0 must have shape (n, {d_sys or 'd'}), got {np.shape(x0)}")
+        raise DataError(f"x0 must have shape (n, {d_sys or 'd'}), got {X.shape}")
     if not np.all(np.isfinite(X)):
         raise DataError("x0 contains NaN/Inf")
     try:

@@ -8,7 +8,13 @@ from typing import Any
 
 from .._errors import DataError
 from ._builtin import archetypal3d, graphene, linear_nongradient, maier_stein, rotated_gradient
-from ._hamiltonian import HamiltonianSystem, central_force, coulomb, double_well, harmonic_oscillator
+from ._hamiltonian import (
+    HamiltonianSystem,
+    central_force,
+    coulomb,
+    double_well,
+    harmonic_oscillator,
+)
 from ._system import System
 
 __all__ = ["get_system", "list_systems", "sampling_defaults"]

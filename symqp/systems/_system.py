@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from functools import cached_property
 
 import numpy as np
@@ -92,7 +93,7 @@ class _ProductPowerPrinter(NumPyPrinter):
     spent 90% of its sampling time in ``pow`` once trajectories settled near x = ±1).
     """
 
-    def _print_Pow(self, expr, rational=False):  # noqa: D401 - printer hook
+    def _print_Pow(self, expr, rational=False):  # printer hook
         base, exp = expr.as_base_exp()
         if exp.is_Integer and 2 <= abs(int(exp)) <= 8:
             b = self.parenthesize(base, PRECEDENCE["Mul"], strict=True)
