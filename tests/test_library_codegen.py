@@ -12,9 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from symqp import MissingDependencyError, SymqpError
-from symqp.library import Library, poly, trig
-from symqp.library import _codegen
+from symqp import LibraryError, MissingDependencyError, SymqpError
+from symqp.library import Library, _codegen, poly, trig
 
 x, y = sp.symbols("x y")
 
@@ -217,3 +216,55 @@ def test_property_random_libraries_numba_equals_sympy(terms, seed):
     _close(lib.evaluate(X, backend="numba"), _reference(lib.terms, X))
     _close(lib.evaluate_derivative(X, 0, backend="numba"),
            _reference([sp.diff(t, x) for t in lib.terms], X), rtol=1e-11)
+
+
+def test_table_driven_kernels_match_reference(monkeypatch, Xbig):
+    """Large polynomial parts run loops over tables; forced here on small libraries."""
+    monkeypatch.setattr(_codegen, "UNROLL_MAX", 0)
+    # graded poly prefix: computed in the row of out itself (only the run table is passed)
+    lib = poly(["x", "y"], 4) + Library(["sin(x)*y"], ["x", "y"])
+    src, tables = _codegen.kernel_plan(lib.terms, lib.variables, "matrix")
+    assert len(tables) == 1 and "s = out[r]" in src and "m0" not in src
+    runs = tables[0]
+    assert runs.shape[1] == 4 and runs[:, 2].sum() == len(lib) - 1 - 3  # products: degree >= 2
+    assert runs[:, 2].max() > 1  # contiguous runs, not one product per row
+    _close(lib.evaluate(Xbig, backend="numba"), _reference(lib.terms, Xbig))
+    # not a graded prefix (coefficients, gaps, derivatives): scratch vector and index tables
+    odd = Library(["x**7*y", "3*x**2", "y", "exp(y)*x"], ["x", "y"])
+    assert len(_codegen.kernel_plan(odd.terms, odd.variables, "matrix")[1]) == 5
+    _close(odd.evaluate(Xbig, backend="numba"), _reference(odd.terms, Xbig))
+    c = np.random.default_rng(5).normal(size=(len(lib), 2))
+    np.testing.assert_allclose(lib.evaluate_combination(Xbig, c, backend="numba"),
+                               _reference(lib.terms, Xbig) @ c, rtol=1e-11, atol=1e-11)
+    # pure polynomial libraries share one source (and compiled kernel) whatever the size
+    src4 = _codegen.kernel_plan(poly(["x", "y"], 4).terms, lib.variables, "matrix")[0]
+    big = poly(["x", "y", "z"], 6)
+    assert _codegen.kernel_plan(big.terms, big.variables, "matrix")[0] == src4
+
+
+def test_uncompilable_term_falls_back_to_numpy(Xbig):
+    pytest.importorskip("scipy.special")
+    lib = Library([x, sp.besselj(0, x) * y], ["x", "y"])
+    with pytest.raises(LibraryError, match="cannot generate compiled code for a term: .*besselj"):
+        lib.evaluate(Xbig, backend="numba")
+    from scipy.special import j0
+
+    got = lib.evaluate(Xbig)  # auto: NumPy path
+    np.testing.assert_allclose(got[:, 1], j0(Xbig[:, 0]) * Xbig[:, 1], rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_library_eval_benchmark_quick():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "library_eval.py"
+    spec = importlib.util.spec_from_file_location("library_eval_bench", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    fig = mod.run(quick=True)
+    for key in ("ratio_to_floor", "speedup_vs_pysindy", "speedup_vs_lambdify", "compile_s",
+                "cached_first_result_s", "d10_ratio_to_floor"):
+        assert np.isfinite(fig[f"library_eval.{key}"]) and fig[f"library_eval.{key}"] > 0
+    assert fig["library_eval.max_rel_diff_vs_pysindy"] < 1e-13
+    assert fig["library_eval.d10_max_rel_diff_vs_pysindy"] < 1e-13

@@ -10,8 +10,15 @@ A list of expressions e_1..e_m in variables x_1..x_d becomes a kernel
             c0 = math.sin(v0)     # other terms: common subexpressions (sympy.cse)
             out[r, 0] = ...
 
-written by a SymPy printer subclass into ``<cache>/symqp_k_<hash>.py`` and imported with
-:mod:`importlib`, so that Numba's on-disk cache (``cache=True``) is reused by later
+Beyond ``UNROLL_MAX`` monomial products (e.g. 1001 terms of degree 4 in 10 variables),
+the monomials are computed instead by loops over an integer table passed to the kernel,
+runs ``s[dst + i] = s[src + i] * x_k`` (contiguous in the graded order of ``poly``, so
+they vectorise), in the row of ``out`` itself when the library is a graded polynomial
+prefix, else in a scratch vector. This keeps the compile time flat (unrolled, such a
+kernel takes minutes to compile) and shares one compiled kernel among such libraries.
+
+The source, printed by a SymPy printer subclass, is written to
+``<cache>/symqp_k_<hash of the source>.py`` and imported with :mod:`importlib`, so that Numba's on-disk cache (``cache=True``) is reused by later
 processes (functions made by ``lambdify`` cannot be cached by Numba: sympy #18432).
 The cache folder is ``$SYMQP_CACHE_DIR`` or ``~/.cache/symqp``. Numba is imported only
 when a kernel is built. A NumPy path (``lambdify`` into NumPy, vectorised over rows)
@@ -20,6 +27,7 @@ serves tiny inputs and machines without Numba.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -36,10 +44,18 @@ from sympy.printing.pycode import PythonCodePrinter
 from .._errors import LibraryError, MissingDependencyError
 from .._io import atomic_write
 
-__all__ = ["cache_dir", "Kernel", "get_kernel", "numpy_evaluate", "numpy_combination"]
+__all__ = [
+    "Kernel",
+    "cache_dir",
+    "get_kernel",
+    "kernel_plan",
+    "kernel_source",
+    "numpy_combination",
+    "numpy_evaluate",
+]
 
 # Bump when the generated source changes shape, so stale cache files are not reused.
-_CODEGEN_VERSION = "2"
+_CODEGEN_VERSION = "3"
 # Below this many rows a kernel that is not yet loaded is not worth its load/compile time.
 NUMBA_MIN_ROWS = 2048
 
@@ -63,7 +79,7 @@ class _KernelPrinter(PythonCodePrinter):
 
     _MAX_MUL_POW = 8
 
-    def _print_Pow(self, expr, rational=False):  # noqa: D102 - printer dispatch
+    def _print_Pow(self, expr, rational=False):
         b, e = expr.as_base_exp()
         if e.is_Integer and 0 < abs(int(e)) <= self._MAX_MUL_POW:
             base = self.parenthesize(b, PRECEDENCE["Mul"] + 1)
@@ -75,13 +91,13 @@ class _KernelPrinter(PythonCodePrinter):
             return f"(1.0/math.sqrt({self._print(b)}))"
         return super()._print_Pow(expr, rational=rational)
 
-    def _print_Rational(self, expr):  # noqa: D102
+    def _print_Rational(self, expr):
         return f"({float(expr.p)!r}/{float(expr.q)!r})"
 
-    def _print_Integer(self, expr):  # noqa: D102
+    def _print_Integer(self, expr):
         return repr(float(expr))
 
-    def _print_Float(self, expr):  # noqa: D102
+    def _print_Float(self, expr):
         return repr(float(expr))
 
 
@@ -102,52 +118,95 @@ def _monomial(expr: sp.Expr, variables: Sequence[sp.Symbol]) -> tuple[float, tup
     return float(c), tuple(exps)
 
 
-def _body(exprs: Sequence[sp.Expr], variables: Sequence[sp.Symbol]) -> tuple[list[str], list[str]]:
-    """Statements computing ``t{i}`` for each expression; returns (statements, values).
+class _Plan:
+    """What a kernel computes: straight-line statements plus, for large polynomial parts,
+    integer tables driving loops over monomials (see :func:`kernel_plan`)."""
 
-    ``values[i]`` is the Python text of expression i (a local name or a literal).
-    """
+    def __init__(self) -> None:
+        self.lines: list[str] = []  # statements per row (after the v{k} loads)
+        self.values: dict[int, str] = {}  # term index -> Python text of its value
+        self.blocks: list[list[int]] = []  # table mode: [dst, src, length, variable slot]
+        self.nslots = 0  # table mode: monomial slots (constant, variables, products)
+        self.inplace = False  # table mode: slot j is column j of out (no scratch)
+        self.col: list[int] = []  # table mode with scratch: out[col[t]] = coef[t] * s[idx[t]]
+        self.idx: list[int] = []
+        self.coef: list[float] = []
+
+    @property
+    def table(self) -> bool:
+        return self.nslots > 0
+
+
+def _plan(exprs: Sequence[sp.Expr], variables: Sequence[sp.Symbol], unroll_max: int) -> _Plan:
     d = len(variables)
     vsyms = [sp.Symbol(f"v{k}") for k in range(d)]
     sub = dict(zip(variables, vsyms))
-    lines = [f"v{k} = X[r, {k}]" for k in range(d)]
-    values: list[str] = [""] * len(exprs)
+    plan = _Plan()
     printer = _KernelPrinter({"fully_qualified_modules": True, "strict": True})
 
-    # 1. monomials c * x^a: each product computed once from a parent x^(a - e_j).
-    mono_name: dict[tuple[int, ...], str] = {(0,) * d: "1.0"}
+    # 1. monomials c * x^a: each product computed once from a parent x^(a - e_j), with j
+    #    the first variable present. In the graded order of poly() the products of one
+    #    degree and one j then come from a contiguous run of parents (as in scikit-learn's
+    #    PolynomialFeatures), which the table-driven kernel turns into vectorisable loops.
+    order: dict[tuple[int, ...], int] = {(0,) * d: 0}
     for k in range(d):
         e = [0] * d
         e[k] = 1
-        mono_name[tuple(e)] = f"v{k}"
-    mono_lines: list[tuple[int, str]] = []
+        order[tuple(e)] = k + 1
+    steps: list[tuple[int, int]] = []  # (parent slot, variable) of slots d+1, d+2, ...
 
-    def need(a: tuple[int, ...]) -> str:
-        if a in mono_name:
-            return mono_name[a]
-        j = max(k for k in range(d) if a[k] > 0)
+    def need(a: tuple[int, ...]) -> int:
+        if a in order:
+            return order[a]
+        j = min(k for k in range(d) if a[k] > 0)
         parent = list(a)
         parent[j] -= 1
-        pname = need(tuple(parent))
-        name = f"m{len(mono_lines)}"
-        mono_lines.append((sum(a), f"{name} = {pname} * v{j}"))
-        mono_name[a] = name
-        return name
+        p = need(tuple(parent))
+        order[a] = d + 1 + len(steps)
+        steps.append((p, j))
+        return order[a]
 
+    monos: list[tuple[int, float, int]] = []
     general: list[int] = []
     for i, e in enumerate(exprs):
         e = sp.sympify(e)
         if e == 0:
-            values[i] = "0.0"
+            plan.values[i] = "0.0"
             continue
         mono = _monomial(e, variables)
         if mono is None:
             general.append(i)
             continue
         c, a = mono
-        name = need(a)
-        values[i] = name if c == 1.0 else f"({c!r} * {name})"
-    lines += [s for _, s in mono_lines]
+        monos.append((i, c, need(a)))
+
+    if len(steps) <= unroll_max:
+        # straight-line code: every product a local variable (fastest for small libraries)
+        def name(slot: int) -> str:
+            return "1.0" if slot == 0 else f"v{slot - 1}" if slot <= d else f"m{slot - d - 1}"
+
+        for s, (p, j) in enumerate(steps):
+            plan.lines.append(f"m{s} = {name(p)} * v{j}")
+        for i, c, slot in monos:
+            plan.values[i] = name(slot) if c == 1.0 else f"({c!r} * {name(slot)})"
+    else:
+        # loops over integer tables: the compile time no longer grows with the library
+        # (unrolled, the 1001 monomials of degree 4 in 10 variables took minutes to compile)
+        plan.nslots = d + 1 + len(steps)
+        for j, (p, k) in enumerate(steps, start=d + 1):
+            last = plan.blocks[-1] if plan.blocks else None
+            if last and last[3] == k + 1 and last[0] + last[2] == j and last[1] + last[2] == p:
+                last[2] += 1
+            else:
+                plan.blocks.append([j, p, 1, k + 1])
+        plan.inplace = len(monos) == plan.nslots and all(
+            c == 1.0 and slot == i for i, c, slot in monos
+        )
+        if not plan.inplace:
+            for i, c, slot in monos:
+                plan.col.append(i)
+                plan.idx.append(slot)
+                plan.coef.append(c)
 
     # 2. everything else through common-subexpression elimination.
     if general:
@@ -155,60 +214,143 @@ def _body(exprs: Sequence[sp.Expr], variables: Sequence[sp.Symbol]) -> tuple[lis
         reps, reduced = sp.cse(gex, symbols=sp.numbered_symbols("c"), optimizations="basic")
         try:
             for s, rhs in reps:
-                lines.append(f"{s} = {printer.doprint(rhs)}")
+                plan.lines.append(f"{s} = {printer.doprint(rhs)}")
             for i, rhs in zip(general, reduced):
-                values[i] = f"({printer.doprint(rhs)})"
-        except Exception as exc:  # printer refuses an unsupported function
-            raise LibraryError(f"cannot generate compiled code for a term: {exc}") from None
-    return lines, values
+                plan.values[i] = f"({printer.doprint(rhs)})"
+        except (NotImplementedError, TypeError, ValueError) as exc:  # unsupported function
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise LibraryError(f"cannot generate compiled code for a term: {first}") from None
+    return plan
+
+
+#: Monomial products written as straight-line code up to this many; beyond, a table loop.
+UNROLL_MAX = 128
+# Rows per chunk of the table-driven kernels (one scratch vector per chunk).
+_CHUNK = 256
+
+
+def kernel_plan(
+    exprs: Sequence[sp.Expr], variables: Sequence[sp.Symbol], mode: str, dtype=np.float64,
+    *, unroll_max: int | None = None,
+) -> tuple[str, tuple[np.ndarray, ...]]:
+    """Source of a Numba kernel for ``exprs`` and the tables passed to it after its arguments.
+
+    ``mode`` is 'matrix' (``kernel(X, out)``: out[r, i] = e_i(X[r])) or 'combination'
+    (``kernel(X, coef, out)``: out[r, c] = sum_i coef[i, c] e_i(X[r])). The kernel is
+    compiled eagerly for C-contiguous arrays of ``dtype``: with a fixed signature a later
+    process loads it from Numba's disk cache without type inference. Up to ``unroll_max``
+    (default :data:`UNROLL_MAX`) monomial products are unrolled; larger polynomial parts
+    run loops over integer tables (returned; empty otherwise), so that the source, and its
+    compiled code, is shared by all libraries with the same non-polynomial terms.
+    """
+    if mode not in ("matrix", "combination"):
+        raise ValueError(mode)
+    from .. import __version__
+
+    plan = _plan(exprs, variables, UNROLL_MAX if unroll_max is None else unroll_max)
+    dt = np.dtype(dtype).name
+    arr = f"{dt}[:, ::1]"
+    args = ["X", "out"] if mode == "matrix" else ["X", "coef", "out"]
+    types = [arr] * len(args)
+    tables: tuple[np.ndarray, ...] = ()
+    if mode == "combination" and plan.inplace:
+        plan.inplace = False  # combinations need the scratch vector
+        plan.col = plan.idx = list(range(plan.nslots))
+        plan.coef = [1.0] * plan.nslots
+    if plan.table:
+        args.append("blocks")
+        types.append("int64[:, ::1]")
+        tables = (np.array(plan.blocks, dtype=np.int64).reshape(-1, 4),)
+        if not plan.inplace:
+            args += ["nslots", "col", "idx", "mcoef"]
+            types += ["int64", "int64[::1]", "int64[::1]", f"{dt}[::1]"]
+            tables += (
+                np.int64(plan.nslots), np.array(plan.col, dtype=np.int64),
+                np.array(plan.idx, dtype=np.int64), np.array(plan.coef, dtype=dt),
+            )
+    general = sorted(plan.values)  # every term not in the monomial tables
+    out = [
+        f"# generated by symqp {__version__} (codegen {_CODEGEN_VERSION}): do not edit",
+        "import math",
+        "",
+        "import numpy as np",
+        "from numba import njit, prange",
+        "",
+        "",
+        f'@njit("void({", ".join(types)})", parallel=True, cache=True, fastmath=False)',
+        f"def kernel({', '.join(args)}):",
+    ]
+    # the monomial tables: s[0] = 1, s[1 + k] = x_k, then runs of products
+    # s[dst + i] = s[src + i] * s[var] (contiguous, so the inner loop vectorises)
+    fill = [
+        "s[0] = 1.0",
+        "for k in range(X.shape[1]):",
+        "    s[k + 1] = X[r, k]",
+        "for b in range(blocks.shape[0]):",
+        "    dst = blocks[b, 0]",
+        "    src = blocks[b, 1]",
+        "    xk = s[blocks[b, 3]]",
+        "    for i in range(blocks[b, 2]):",
+        "        s[dst + i] = s[src + i] * xk",
+    ]
+    if plan.table and not plan.inplace:
+        out += [
+            "    n = X.shape[0]",
+            f"    for ch in prange((n + {_CHUNK - 1}) // {_CHUNK}):",
+            f"        s = np.empty(nslots, np.{dt})",
+            f"        for r in range(ch * {_CHUNK}, min(n, (ch + 1) * {_CHUNK})):",
+        ]
+        ind = " " * 12
+        out += [ind + s for s in fill]
+    else:
+        out.append("    for r in prange(X.shape[0]):")
+        ind = " " * 8
+        if plan.table:  # slot j is column j of out
+            out += [ind + "s = out[r]"] + [ind + s for s in fill]
+    if general or not plan.table:
+        out += [ind + f"v{k} = X[r, {k}]" for k in range(len(variables))]
+    out += [ind + s for s in plan.lines]
+    if mode == "matrix":
+        if plan.table and not plan.inplace:
+            out += [ind + "for t in range(col.shape[0]):",
+                    ind + "    out[r, col[t]] = mcoef[t] * s[idx[t]]"]
+        out += [ind + f"out[r, {i}] = {plan.values[i]}" for i in general]
+    else:
+        out += [ind + f"t{i} = {plan.values[i]}" for i in general]
+        out += [ind + "for c in range(coef.shape[1]):", ind + "    acc = 0.0"]
+        if plan.table:
+            out += [ind + "    for t in range(col.shape[0]):",
+                    ind + "        acc += coef[col[t], c] * (mcoef[t] * s[idx[t]])"]
+        out += [ind + f"    acc += coef[{i}, c] * t{i}" for i in general]
+        out += [ind + "    out[r, c] = acc"]
+    return "\n".join(out) + "\n", tables
 
 
 def kernel_source(
     exprs: Sequence[sp.Expr], variables: Sequence[sp.Symbol], mode: str, dtype=np.float64
 ) -> str:
-    """Python source of a Numba kernel for ``exprs`` (``mode`` 'matrix' or 'combination').
-
-    The kernel is compiled eagerly for C-contiguous arrays of ``dtype``: with a fixed
-    signature a later process loads it from Numba's disk cache without type inference.
-    """
-    lines, values = _body(exprs, variables)
-    ind = " " * 8
-    arr = f"{np.dtype(dtype).name}[:, ::1]"
-    sig = f"void({arr}, {arr})" if mode == "matrix" else f"void({arr}, {arr}, {arr})"
-    out = [
-        "# generated by symqp: do not edit",
-        "import math",
-        "from numba import njit, prange",
-        "",
-        "",
-        f'@njit("{sig}", parallel=True, cache=True, fastmath=False)',
-    ]
-    if mode == "matrix":
-        out += ["def kernel(X, out):", "    for r in prange(X.shape[0]):"]
-        out += [ind + s for s in lines]
-        out += [ind + f"out[r, {i}] = {v}" for i, v in enumerate(values)]
-    elif mode == "combination":
-        out += ["def kernel(X, coef, out):", "    for r in prange(X.shape[0]):"]
-        out += [ind + s for s in lines]
-        out += [ind + f"t{i} = {v}" for i, v in enumerate(values)]
-        out += [ind + "for c in range(coef.shape[1]):", ind + "    s = 0.0"]
-        out += [ind + f"    s += coef[{i}, c] * t{i}" for i in range(len(values))]
-        out += [ind + "    out[r, c] = s"]
-    else:  # pragma: no cover - internal
-        raise ValueError(mode)
-    return "\n".join(out) + "\n"
+    """Python source of the Numba kernel for ``exprs`` (see :func:`kernel_plan`)."""
+    return kernel_plan(exprs, variables, mode, dtype)[0]
 
 
 def _digest(exprs: Sequence[sp.Expr], variables: Sequence[sp.Symbol], mode: str, dtype) -> str:
+    """Key of a kernel in this process: the terms, variables, mode, dtype and versions."""
+    return _digest_cached(tuple(exprs), tuple(variables), mode, np.dtype(dtype).name, UNROLL_MAX)
+
+
+# Memoised: srepr of a large library costs tens of milliseconds, more than evaluating it.
+@functools.lru_cache(maxsize=256)
+def _digest_cached(exprs: tuple, variables: tuple, mode: str, dtype: str, unroll_max: int) -> str:
     from .. import __version__
 
     h = hashlib.sha256()
     for part in (
         _CODEGEN_VERSION,
         __version__,
+        str(unroll_max),
         mode,
-        np.dtype(dtype).name,
-        sp.srepr(tuple(variables)),
+        dtype,
+        sp.srepr(variables),
         sp.srepr(tuple(sp.sympify(e) for e in exprs)),
     ):
         h.update(part.encode())
@@ -217,23 +359,32 @@ def _digest(exprs: Sequence[sp.Expr], variables: Sequence[sp.Symbol], mode: str,
 
 
 class Kernel:
-    """A loaded Numba kernel for a fixed list of expressions, mode and dtype."""
+    """A loaded Numba kernel for a fixed list of expressions, mode and dtype.
 
-    def __init__(self, func, path: Path, m: int, mode: str, dtype) -> None:
+    Calling it with the kernel's arguments appends its tables (table-driven kernels).
+    """
+
+    def __init__(self, func, path: Path, m: int, mode: str, dtype,
+                 tables: tuple[np.ndarray, ...] = ()) -> None:
         self.func = func
         self.path = path
         self.m = m
         self.mode = mode
         self.dtype = np.dtype(dtype)
+        self.tables = tables
 
     def __call__(self, *args):
-        return self.func(*args)
+        return self.func(*args, *self.tables)
 
 
 def get_kernel(
     exprs: Sequence[sp.Expr], variables: Sequence[sp.Symbol], *, mode: str = "matrix", dtype=np.float64
 ) -> Kernel:
     """Load (or generate, write and load) the kernel for ``exprs``.
+
+    The file is named by a hash of its source, which carries the symqp and codegen
+    versions, the dtype, and the terms (or, for table-driven polynomial parts, only the
+    non-polynomial terms: the tables are arguments).
 
     Raises
     ------
@@ -247,24 +398,26 @@ def get_kernel(
     with _LOCK:
         if key in _KERNELS:
             return _KERNELS[key]
+        src, tables = kernel_plan(exprs, variables, mode, dtype)
         folder = cache_dir()
-        modname = f"symqp_k_{key}"
+        modname = f"symqp_k_{hashlib.sha256(src.encode()).hexdigest()[:32]}"
         path = folder / f"{modname}.py"
-        if not path.exists():
-            src = kernel_source(exprs, variables, mode, dtype)
-            try:
-                with atomic_write(path) as fh:
-                    fh.write(src)
-            except OSError as exc:
-                raise LibraryError(
-                    f"cannot write generated kernel to cache folder {folder} "
-                    f"(set SYMQP_CACHE_DIR to a writable folder): {exc}"
-                ) from None
-        spec = importlib.util.spec_from_file_location(modname, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[modname] = module
-        spec.loader.exec_module(module)
-        kern = Kernel(module.kernel, path, len(exprs), mode, dtype)
+        module = sys.modules.get(modname)
+        if module is None or Path(getattr(module, "__file__", "")) != path:
+            if not path.exists():
+                try:
+                    with atomic_write(path) as fh:
+                        fh.write(src)
+                except OSError as exc:
+                    raise LibraryError(
+                        f"cannot write generated kernel to cache folder {folder} "
+                        f"(set SYMQP_CACHE_DIR to a writable folder): {exc}"
+                    ) from None
+            spec = importlib.util.spec_from_file_location(modname, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[modname] = module
+            spec.loader.exec_module(module)
+        kern = Kernel(module.kernel, path, len(exprs), mode, dtype, tables)
         _KERNELS[key] = kern
         return kern
 
@@ -287,14 +440,22 @@ def numba_available() -> bool:
 
 def _lambdified(exprs: Sequence[sp.Expr], variables: Sequence[sp.Symbol]):
     # lambdify prints the (already validated) SymPy expressions; no user text is involved.
-    return sp.lambdify(tuple(variables), list(exprs), modules="numpy", cse=True)
+    # SciPy supplies the special functions NumPy lacks (besselj, erf, ...).
+    return sp.lambdify(tuple(variables), list(exprs), modules=["numpy", "scipy"], cse=True)
+
+
+def _columns(exprs, variables, X: np.ndarray) -> list:
+    fn = _lambdified(exprs, variables)
+    try:
+        with np.errstate(all="ignore"):
+            return fn(*[X[:, k] for k in range(X.shape[1])])
+    except (NameError, TypeError, AttributeError) as exc:
+        raise LibraryError(f"cannot evaluate the library terms with NumPy: {exc}") from None
 
 
 def numpy_evaluate(exprs, variables, X: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Fill ``out[:, i] = exprs[i](X)`` with vectorised NumPy code."""
-    fn = _lambdified(exprs, variables)
-    with np.errstate(all="ignore"):
-        cols = fn(*[X[:, k] for k in range(X.shape[1])])
+    cols = _columns(exprs, variables, X)
     for i, c in enumerate(cols):
         out[:, i] = c
     return out
@@ -302,9 +463,7 @@ def numpy_evaluate(exprs, variables, X: np.ndarray, out: np.ndarray) -> np.ndarr
 
 def numpy_combination(exprs, variables, X: np.ndarray, coef: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``out = Theta(X) @ coef`` built column by column with NumPy (no (n, q) matrix)."""
-    fn = _lambdified(exprs, variables)
-    with np.errstate(all="ignore"):
-        cols = fn(*[X[:, k] for k in range(X.shape[1])])
+    cols = _columns(exprs, variables, X)
     out[...] = 0.0
     for i, c in enumerate(cols):
         if np.any(coef[i] != 0):

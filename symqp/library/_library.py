@@ -16,7 +16,7 @@ from .._parse import parse_expr_safe
 from . import _codegen
 from ._terms import decompose, derivative_expansion, key_expr, solve_in_span
 
-__all__ = ["Library", "poly", "trig", "rational", "product", "custom", "MAX_TERMS"]
+__all__ = ["MAX_TERMS", "Library", "custom", "poly", "product", "rational", "trig"]
 
 #: Largest library a preset or spec may build (poly(20) in 10 variables has 3e7 terms).
 MAX_TERMS = 20_000
@@ -444,14 +444,30 @@ class Library:
             return True
         return n >= _codegen.NUMBA_MIN_ROWS and _codegen.numba_available()
 
+    def _kernel(self, exprs, mode: str, n: int, dtype: np.dtype, backend: str):
+        """The compiled kernel to use, or None for the NumPy path.
+
+        Under ``backend="auto"`` a term the code printer cannot compile falls back to
+        NumPy; ``backend="numba"`` raises the LibraryError naming it.
+        """
+        if not self._use_numba(exprs, mode, n, dtype, backend):
+            return None
+        try:
+            return _codegen.get_kernel(exprs, self._variables, mode=mode, dtype=dtype)
+        except LibraryError:
+            if backend == "numba":
+                raise
+            return None
+
     def _run(self, exprs, X, out, dtype, backend) -> np.ndarray:
         dt = _check_dtype(dtype)
         Xc = self._check_X(X, dt)
         res = self._out(out, (Xc.shape[0], len(exprs)), dt)
         if Xc.shape[0] == 0:
             return res
-        if self._use_numba(exprs, "matrix", Xc.shape[0], dt, backend):
-            _codegen.get_kernel(exprs, self._variables, mode="matrix", dtype=dt)(Xc, res)
+        kern = self._kernel(exprs, "matrix", Xc.shape[0], dt, backend)
+        if kern is not None:
+            kern(Xc, res)
             return res
         return _codegen.numpy_evaluate(exprs, self._variables, Xc, res)
 
@@ -523,8 +539,8 @@ class Library:
             raise DataError("coefficients contain NaN or inf")
         res = np.empty((Xc.shape[0], c2.shape[1]), dtype=dt)
         if Xc.shape[0]:
-            if self._use_numba(self._terms, "combination", Xc.shape[0], dt, backend):
-                kern = _codegen.get_kernel(self._terms, self._variables, mode="combination", dtype=dt)
+            kern = self._kernel(self._terms, "combination", Xc.shape[0], dt, backend)
+            if kern is not None:
                 kern(Xc, c2, res)
             else:
                 _codegen.numpy_combination(self._terms, self._variables, Xc, c2, res)

@@ -12,13 +12,12 @@ coefficients of that combination are the entries of the gradient maps D_k.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union
 
 import sympy as sp
 
 __all__ = ["decompose", "derivative_expansion", "key_expr", "solve_in_span"]
 
-Key = Union[tuple[int, ...], sp.Expr]
+Key = tuple[int, ...] | sp.Expr
 
 
 def _mono_exps(m: sp.Expr, pos: dict[sp.Symbol, int], d: int) -> tuple[int, ...] | None:
