@@ -7,6 +7,8 @@ Backends are registered by name and imported only when asked for: ``sr3`` (const
 sparse relaxed regression), ``stlsq`` (sequentially thresholded least squares),
 ``operon`` (pyoperon genetic programming) and ``pysr`` (PySR, needs Julia); third-party
 packages add theirs through the ``symqp.backends`` entry-point group.
+:func:`compare_fits` runs several backends on one problem and :func:`plot_pareto` draws
+their fronts.
 
 Examples
 --------
@@ -23,6 +25,9 @@ from ._base import get_backend as get_backend
 from ._base import pareto_front as pareto_front
 from ._base import register_backend as register_backend
 from ._base import select_candidate as select_candidate
+from ._compare import Comparison as Comparison
+from ._compare import compare_fits as compare_fits
+from ._compare import plot_pareto as plot_pareto
 from ._problem import Candidate as Candidate
 from ._problem import Fit as Fit
 from ._problem import Problem as Problem
@@ -33,11 +38,14 @@ from ._stlsq import tune_threshold as tune_threshold
 __all__ = [
     "Backend",
     "Candidate",
+    "Comparison",
     "Fit",
     "Problem",
     "available_backends",
+    "compare_fits",
     "get_backend",
     "pareto_front",
+    "plot_pareto",
     "register_backend",
     "relative_error",
     "select_candidate",

@@ -7,6 +7,8 @@ import importlib
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from symqp._errors import BackendError, MissingDependencyError
 from symqp._optional import probe
 
@@ -14,10 +16,10 @@ from ._problem import Candidate, Fit, Problem
 
 __all__ = [
     "Backend",
-    "register_backend",
-    "get_backend",
     "available_backends",
+    "get_backend",
     "pareto_front",
+    "register_backend",
     "select_candidate",
 ]
 
@@ -176,11 +178,25 @@ def _err(c: Candidate) -> float:
     return e if math.isfinite(e) else math.inf
 
 
-def select_candidate(front: Sequence[Candidate], *, rel_tol: float = 0.05, abs_tol: float = 1e-10) -> tuple[Candidate, str]:
-    """Pick the simplest candidate whose error is within ``(1 + rel_tol)·best + abs_tol``.
+_RULES = ("tolerance", "knee")
 
-    The error is the validation error where known, else the training error. Returns the
-    candidate and a one-line description of the rule.
+
+def _check_rule(rule: object) -> None:
+    if rule not in _RULES:
+        raise BackendError(f"unknown selection rule {rule!r} (use one of {', '.join(_RULES)})")
+
+
+def select_candidate(
+    front: Sequence[Candidate], *, rel_tol: float = 0.05, abs_tol: float = 1e-10, rule: str = "tolerance"
+) -> tuple[Candidate, str]:
+    """Pick a model on a Pareto front; returns the candidate and a one-line description.
+
+    The error is the validation error where known, else the training error.
+    ``rule="tolerance"``: the simplest candidate whose error is within
+    ``(1 + rel_tol)·best + abs_tol``. ``rule="knee"``: the point of the front (sorted by
+    complexity, log10 error) farthest below the chord joining its two ends, i.e. where
+    adding terms stops paying off; fronts of fewer than three points use the tolerance
+    rule.
 
     Examples
     --------
@@ -189,17 +205,36 @@ def select_candidate(front: Sequence[Candidate], *, rel_tol: float = 0.05, abs_t
     ...       Candidate(9, 0.099, 0.099, sp.S(0), ())]
     >>> select_candidate(cs)[0].complexity
     5
+    >>> cs = [Candidate(1, 1.0, 1.0, sp.S(0), ()), Candidate(4, 1e-3, 1e-3, sp.S(0), ()),
+    ...       Candidate(20, 1e-4, 1e-4, sp.S(0), ())]
+    >>> select_candidate(cs, rel_tol=0.0, rule="knee")[0].complexity
+    4
     """
+    _check_rule(rule)
     if not front:
         raise BackendError("empty Pareto front: no candidate model to select")
-    best = min(_err(c) for c in front)
+    ordered = sorted(front, key=lambda c: (c.complexity, _err(c)))
+    if rule == "knee" and len(ordered) >= 3:
+        cx = np.array([c.complexity for c in ordered], dtype=float)
+        le = np.log10(np.maximum([_err(c) for c in ordered], 1e-300))
+        finite = np.isfinite(le)
+        if finite.sum() >= 3 and cx[-1] > cx[0] and le[finite][0] > le[finite][-1]:
+            idx = np.flatnonzero(finite)
+            u = (cx[idx] - cx[idx[0]]) / (cx[idx[-1]] - cx[idx[0]])
+            v = (le[idx] - le[idx[-1]]) / (le[idx[0]] - le[idx[-1]])
+            k = int(idx[np.argmax(1.0 - u - v)])
+            which = "validation" if math.isfinite(ordered[k].val_error) else "training"
+            return ordered[k], f"knee of the front (complexity vs log {which} error)"
+    best = min(_err(c) for c in ordered)
     limit = (1 + rel_tol) * best + abs_tol
-    for c in sorted(front, key=lambda c: c.complexity):
+    for c in ordered:
         if _err(c) <= limit:
-            rule = (
+            desc = (
                 f"smallest complexity with {'validation' if math.isfinite(c.val_error) else 'training'} "
                 f"error <= (1 + {rel_tol:g}) * best + {abs_tol:g}"
             )
-            return c, rule
-    c = min(front, key=_err)
+            if rule == "knee":
+                desc += " (front too short for the knee rule)"
+            return c, desc
+    c = min(ordered, key=_err)
     return c, "lowest error"

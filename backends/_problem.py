@@ -10,7 +10,7 @@ import sympy as sp
 
 from symqp._errors import BackendError
 
-__all__ = ["Problem", "Candidate", "Fit", "relative_error"]
+__all__ = ["Candidate", "Fit", "Problem", "relative_error"]
 
 
 def _array(name: str, value: Any, ndim: int) -> np.ndarray:

@@ -18,10 +18,11 @@ import scipy.linalg as sla
 
 from symqp._errors import BackendError
 
-from ._base import Backend, pareto_front, select_candidate
+from ._base import Backend, _check_rule, pareto_front, select_candidate
+from ._blas import single_threaded_blas
 from ._problem import Candidate, Fit, Problem, exact_field, orthogonality_residual, relative_error
 
-__all__ = ["stlsq", "tune_threshold", "ThresholdTuning", "STLSQ"]
+__all__ = ["STLSQ", "ThresholdTuning", "stlsq", "tune_threshold"]
 
 
 def _check_design(A, b) -> tuple[np.ndarray, np.ndarray]:
@@ -43,11 +44,61 @@ def _check_design(A, b) -> tuple[np.ndarray, np.ndarray]:
     return A, b
 
 
-def _lsq(A: np.ndarray, b: np.ndarray, cols: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    # column scaling before the QR-based solve: raw polynomial columns differ by orders of
-    # magnitude and an unscaled solve loses digits
-    sol = sla.lstsq(A[:, cols] / scale[cols], b, cond=1e-14)[0]
-    return sol / scale[cols]
+class _Reduced:
+    """``‖b − Ac‖² = ‖Qᵀb − R c‖² + ρ²`` from one QR of the column-scaled design matrix.
+
+    Every least-squares solve of the thresholding rounds then works on the small
+    triangular factor (q × |support|) instead of the n × q data: one O(nq²)
+    factorisation per design matrix instead of one per round and threshold.
+    """
+
+    def __init__(self, A: np.ndarray, B: np.ndarray) -> None:
+        scale = np.linalg.norm(A, axis=0)
+        scale[scale == 0] = 1.0
+        self.scale = scale
+        # raw polynomial columns differ by orders of magnitude: scale before the QR
+        Q, self.R = np.linalg.qr(A / scale)
+        B2 = B.reshape(A.shape[0], -1)
+        self.QtB = Q.T @ B2
+        # residual outside the column space, computed directly (‖b‖² − ‖Qᵀb‖² cancels)
+        self.rho2 = np.sum((B2 - Q @ self.QtB) ** 2, axis=0)
+        self.nrm2 = np.sum(B2**2, axis=0)
+
+    def lsq(self, cols: np.ndarray, j: int = 0) -> np.ndarray:
+        sol = sla.lstsq(self.R[:, cols], self.QtB[:, j], cond=1e-14)[0]
+        return sol / self.scale[cols]
+
+    def residual(self, coef: np.ndarray, j: int = 0) -> float:
+        """‖b − Ac‖ without touching the data."""
+        r = self.QtB[:, j] - self.R @ (coef * self.scale)
+        return math.sqrt(float(r @ r) + float(self.rho2[j]))
+
+
+def _stlsq_reduced(red: _Reduced, j: int, threshold: float, max_iter: int, active: np.ndarray) -> np.ndarray:
+    q = active.shape[0]
+    active = active.copy()
+    coef = np.zeros(q)
+    for _ in range(max_iter):
+        cols = np.flatnonzero(active)
+        coef[:] = 0.0
+        if cols.size == 0:
+            break
+        coef[cols] = red.lsq(cols, j)
+        small = active & (np.abs(coef) < threshold)
+        if not small.any():
+            break
+        active &= ~small
+    coef[~active] = 0.0
+    return coef
+
+
+def _check_mask(mask, q: int) -> np.ndarray:
+    if mask is None:
+        return np.ones(q, bool)
+    active = np.asarray(mask)
+    if active.dtype != np.bool_ or active.shape != (q,):
+        raise BackendError(f"mask must be a boolean array of shape ({q},), got {active.dtype} {active.shape}")
+    return active.copy()
 
 
 def stlsq(
@@ -91,29 +142,8 @@ def stlsq(
         raise BackendError(f"threshold must be a finite number >= 0, got {threshold!r}")
     if not (isinstance(max_iter, int) and max_iter >= 1):
         raise BackendError(f"max_iter must be a positive integer, got {max_iter!r}")
-    q = A.shape[1]
-    if mask is None:
-        active = np.ones(q, bool)
-    else:
-        active = np.asarray(mask)
-        if active.dtype != np.bool_ or active.shape != (q,):
-            raise BackendError(f"mask must be a boolean array of shape ({q},), got {active.dtype} {active.shape}")
-        active = active.copy()
-    scale = np.linalg.norm(A, axis=0)
-    scale[scale == 0] = 1.0
-    coef = np.zeros(q)
-    for _ in range(max_iter):
-        cols = np.flatnonzero(active)
-        coef[:] = 0.0
-        if cols.size == 0:
-            break
-        coef[cols] = _lsq(A, b, cols, scale)
-        small = active & (np.abs(coef) < threshold)
-        if not small.any():
-            break
-        active &= ~small
-    coef[~active] = 0.0
-    return coef
+    active = _check_mask(mask, A.shape[1])
+    return _stlsq_reduced(_Reduced(A, b), 0, float(threshold), max_iter, active)
 
 
 @dataclass
@@ -165,16 +195,25 @@ def tune_threshold(
         raise BackendError(f"factor must lie in (0, 1), got {factor!r}")
     if min_threshold > start:
         raise BackendError(f"min_threshold ({min_threshold}) is larger than start ({start})")
-    denom = math.sqrt(A.shape[0])
+    if not (isinstance(max_iter, int) and max_iter >= 1):
+        raise BackendError(f"max_iter must be a positive integer, got {max_iter!r}")
+    active = _check_mask(mask, A.shape[1])
+    return _tune(_Reduced(A, b), 0, A.shape[0], start=start, factor=factor, tol=tol,
+                 min_threshold=min_threshold, relative=relative, max_iter=max_iter, active=active)
+
+
+def _tune(red: _Reduced, j: int, n: int, *, start, factor, tol, min_threshold, relative, max_iter,
+          active) -> ThresholdTuning:
+    denom = math.sqrt(n)
     if relative:
-        rms_b = float(np.linalg.norm(b)) / denom
+        rms_b = math.sqrt(float(red.nrm2[j])) / denom
         denom *= rms_b if rms_b > 0 else 1.0
     path: list[tuple[float, int, float]] = []
     best: tuple[float, float, np.ndarray] | None = None
     lam = float(start)
     while lam >= min_threshold:
-        coef = stlsq(A, b, lam, max_iter=max_iter, mask=mask)
-        err = float(np.linalg.norm(b - A @ coef)) / denom
+        coef = _stlsq_reduced(red, j, lam, max_iter, active)
+        err = red.residual(coef, j) / denom
         path.append((lam, int(np.count_nonzero(coef)), err))
         if best is None or err < best[1]:
             best = (lam, err, coef)
@@ -198,8 +237,15 @@ class STLSQ(Backend):
         Relative RMS error that Bhat's rule must reach.
     start, factor : float
         Threshold path ``start * factor**k``.
+    min_threshold : float
+        End of the threshold path.
     max_iter : int
         STLSQ rounds per threshold.
+    rel_tol, abs_tol : float
+        Selection on the front when Bhat's rule is not reached: simplest model with error
+        <= (1 + rel_tol) * best + abs_tol.
+    selection_rule : {"tolerance", "knee"}
+        That selection (:func:`~symqp.backends.select_candidate`).
 
     Examples
     --------
@@ -211,7 +257,7 @@ class STLSQ(Backend):
     >>> g = np.column_stack([-2 * X[:, 1], X[:, 0]])
     >>> f = -np.column_stack([X[:, 0], 2 * X[:, 1]]) + g
     >>> STLSQ(threshold=0.05).fit(Problem(X, f, V, g, poly((x, y), 3))).U
-    x**2 + 2*y**2
+    1.0*x**2 + 2.0*y**2
     """
 
     name = "stlsq"
@@ -227,6 +273,7 @@ class STLSQ(Backend):
         max_iter: int = 25,
         rel_tol: float = 0.05,
         abs_tol: float = 1e-9,
+        selection_rule: str = "tolerance",
     ) -> None:
         self.threshold = threshold
         self.tol = tol
@@ -236,30 +283,45 @@ class STLSQ(Backend):
         self.max_iter = max_iter
         self.rel_tol = rel_tol
         self.abs_tol = abs_tol
+        self.selection_rule = selection_rule
 
-    def _coef(self, Theta, problem: Problem, D, lam_v: float, lam_g: list[float]) -> np.ndarray:
-        d = problem.d
-        xv = stlsq(Theta, problem.V, lam_v, max_iter=self.max_iter, mask=problem.v_mask)
-        xg = np.column_stack(
-            [stlsq(Theta, problem.g[:, k], lam_g[k], max_iter=self.max_iter, mask=problem.g_mask) for k in range(d)]
-        )
+    def _coef(self, red: _Reduced, problem: Problem, D, lam_v: float, lam_g: list[float]) -> np.ndarray:
+        d, q = problem.d, problem.q
+        vm = _check_mask(problem.v_mask, q)
+        gm = _check_mask(problem.g_mask, q)
+        xv = _stlsq_reduced(red, 0, lam_v, self.max_iter, vm)
+        xg = np.column_stack([_stlsq_reduced(red, 1 + k, lam_g[k], self.max_iter, gm) for k in range(d)])
         xf = np.column_stack([-(D[k] @ xv) + xg[:, k] for k in range(d)])
         return np.column_stack([xf, xv, xg])
 
     def fit(self, problem: Problem) -> Fit:
         """Fit the problem; see the class docstring."""
+        with single_threaded_blas():
+            return self._fit(problem)
+
+    def _fit(self, problem: Problem) -> Fit:
         if not isinstance(problem, Problem):
             raise BackendError(f"expected a Problem, got {type(problem).__name__}")
         if self.threshold is not None and not (
             isinstance(self.threshold, (int, float)) and math.isfinite(self.threshold) and self.threshold >= 0
         ):
             raise BackendError(f"threshold must be a finite number >= 0 or None, got {self.threshold!r}")
+        for name in ("start", "tol", "min_threshold"):
+            val = getattr(self, name)
+            if not (isinstance(val, (int, float)) and math.isfinite(val) and val > 0):
+                raise BackendError(f"{name} must be a positive number, got {val!r}")
+        if not (0 < self.factor < 1):
+            raise BackendError(f"factor must lie in (0, 1), got {self.factor!r}")
+        _check_rule(self.selection_rule)
+        if not (isinstance(self.max_iter, int) and self.max_iter >= 1):
+            raise BackendError(f"max_iter must be a positive integer, got {self.max_iter!r}")
         t0 = time.perf_counter()
         lib = problem.library
         d = problem.d
         D = [Dk.toarray() for Dk in lib.gradient_maps(columns=problem.v_mask)]
         Theta = np.asarray(lib.evaluate(problem.X), dtype=float)
         G = problem.targets("train")
+        red = _Reduced(Theta, G[:, d:])  # columns V, g_1..g_d
         Th_va = np.asarray(lib.evaluate(problem.X_val), dtype=float) if problem.has_validation else None
         G_va = problem.targets("val") if problem.has_validation else None
         timings = {"setup": time.perf_counter() - t0}
@@ -273,34 +335,41 @@ class STLSQ(Backend):
 
         t1 = time.perf_counter()
         sweep = []
+        seen: set[bytes] = set()
         lam = float(self.start)
         while lam >= self.min_threshold:
-            sweep.append(cand(self._coef(Theta, problem, D, lam, [lam] * d), {"threshold": lam}))
+            coef = self._coef(red, problem, D, lam, [lam] * d)
+            key = np.packbits(coef != 0).tobytes()
+            if key not in seen:  # a repeated support keeps its largest threshold
+                seen.add(key)
+                sweep.append(cand(coef, {"threshold": lam}))
             lam *= self.factor
         if self.threshold is not None:
             lam = float(self.threshold)
-            chosen = cand(self._coef(Theta, problem, D, lam, [lam] * d), {"threshold": lam})
+            chosen = cand(self._coef(red, problem, D, lam, [lam] * d), {"threshold": lam})
             selection = f"fixed threshold {lam:g}"
             reached = True
         else:
-            kw = dict(start=self.start, factor=self.factor, tol=self.tol, min_threshold=self.min_threshold,
-                      relative=True, max_iter=self.max_iter)
-            tv = tune_threshold(Theta, problem.V, mask=problem.v_mask, **kw)
-            tg = [tune_threshold(Theta, problem.g[:, k], mask=problem.g_mask, **kw) for k in range(d)]
+            kw = {"start": self.start, "factor": self.factor, "tol": self.tol,
+                  "min_threshold": self.min_threshold, "relative": True, "max_iter": self.max_iter}
+            n = problem.n
+            tv = _tune(red, 0, n, active=_check_mask(problem.v_mask, problem.q), **kw)
+            tg = [_tune(red, 1 + k, n, active=_check_mask(problem.g_mask, problem.q), **kw) for k in range(d)]
             reached = tv.reached and all(t.reached for t in tg)
             if reached:
                 lams = [tv.threshold] + [t.threshold for t in tg]
-                coef = self._coef(Theta, problem, D, tv.threshold, [t.threshold for t in tg])
+                coef = self._coef(red, problem, D, tv.threshold, [t.threshold for t in tg])
                 chosen = cand(coef, {"threshold_V": lams[0], "threshold_g": lams[1:]})
                 selection = f"Bhat's rule: largest threshold with relative RMS error <= {self.tol:g} (per target)"
             else:
-                chosen, rule = select_candidate(pareto_front(sweep), rel_tol=self.rel_tol, abs_tol=self.abs_tol)
+                chosen, rule = select_candidate(pareto_front(sweep), rel_tol=self.rel_tol, abs_tol=self.abs_tol,
+                                               rule=self.selection_rule)
                 selection = f"Bhat's rule did not reach {self.tol:g}; {rule}"
         timings["sweep"] = time.perf_counter() - t1
         front = pareto_front(sweep + [chosen])
         if chosen not in front:
             front = sorted(front + [chosen], key=lambda c: c.complexity)
-        coef = self._coef(Theta, problem, D, *self._lams(chosen, d))
+        coef = self._coef(red, problem, D, *self._lams(chosen, d))
         grad, f = exact_field(chosen.V, chosen.g, problem.variables)
         timings["total"] = time.perf_counter() - t0
         from symqp.library import constraint_matrix

@@ -64,4 +64,12 @@ def probe(name: str) -> tuple[bool, str]:
         mod = require(name)
     except MissingDependencyError as exc:
         return False, str(exc)
-    return True, f"{name} {getattr(mod, '__version__', '?')}"
+    version = getattr(mod, "__version__", None)
+    if version is None:
+        try:
+            from importlib.metadata import PackageNotFoundError, version as _dist_version
+
+            version = _dist_version(name)
+        except (ImportError, PackageNotFoundError):
+            version = "?"
+    return True, f"{name} {version}"
