@@ -99,7 +99,7 @@ def as_model(
     expression U (``None`` allowed when only f is needed).
     """
     if hasattr(obj, "variables") and (hasattr(obj, "U") or hasattr(obj, "field")):
-        syms = _symbols(getattr(obj, "variables"))
+        syms = _symbols(obj.variables)
         U = getattr(obj, "U", None)
         ff = getattr(obj, "f", None)
         if ff is None:

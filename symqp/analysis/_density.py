@@ -20,11 +20,11 @@ from ._common import as_model, check_box, check_eps, numpy_field, numpy_scalar
 
 __all__ = [
     "PartitionFunction",
-    "partition_function",
-    "invariant_density",
-    "separate",
     "density_check",
     "euler_maruyama",
+    "invariant_density",
+    "partition_function",
+    "separate",
 ]
 
 _LOG_TINY = 745.0  # exp(-745) underflows to 0 in float64
@@ -400,9 +400,9 @@ def density_check(
     F = numpy_field(model)
     rng = np.random.default_rng(seed)
     x0 = bx[:, 0] + rng.random((n_paths, model.d)) * (bx[:, 1] - bx[:, 0])
-    burn = int(round(t_burn / dt))
-    steps = burn + int(round(t_sample / dt))
-    every = max(1, int(round(0.05 / dt)))
+    burn = round(t_burn / dt)
+    steps = burn + round(t_sample / dt)
+    every = max(1, round(0.05 / dt))
     S = euler_maruyama(F, x0, eps=e, dt=dt, n_steps=steps, seed=seed + 1, every=every,
                        burn=burn)
     vals = S[..., axis].ravel()

@@ -64,8 +64,7 @@ def _triangle(x0x, x0y, u0, f0x, f0y, x1x, x1y, u1, f1x, f1y, xx, xy, fxx, fxy):
     B = px * qx + py * qy
     C = px * px + py * py
     D = A * C - B * B
-    if D < 0.0:
-        D = 0.0
+    D = max(D, 0.0)
     du = u1 - u0
     lam = 0.5
     for _ in range(3):
@@ -161,8 +160,7 @@ def olim_sweep(U, status, fx, fy, x0, y0, hx, hy, K, u_max):
                                 continue
                             v = _triangle(X0x, X0y, u0, f0x, f0y, x0 + i1 * hx, y0 + j1 * hy,
                                           U[k1], fx[i1, j1], fy[i1, j1], Xx, Xy, fxx, fxy)
-                            if v < cand:
-                                cand = v
+                            cand = min(cand, v)
                 else:
                     ks = src[k]
                     if ks >= 0:
@@ -171,8 +169,7 @@ def olim_sweep(U, status, fx, fy, x0, y0, hx, hy, K, u_max):
                         if abs(i1 - i0) <= 1 and abs(j1 - j0) <= 1:
                             v = _triangle(x0 + i1 * hx, y0 + j1 * hy, U[ks], fx[i1, j1],
                                           fy[i1, j1], X0x, X0y, u0, f0x, f0y, Xx, Xy, fxx, fxy)
-                            if v < cand:
-                                cand = v
+                            cand = min(cand, v)
                 if cand < U[k]:
                     U[k] = cand
                     if status[k] == FAR:

@@ -41,7 +41,7 @@ def rk4_trajectories(F, x0: np.ndarray, *, t_final: float, dt: float) -> np.ndar
     True
     """
     x = np.array(x0, float, copy=True)
-    n_t = int(round(t_final / dt))
+    n_t = round(t_final / dt)
     out = np.empty((n_t + 1,) + x.shape)
     out[0] = x
     with np.errstate(over="ignore", invalid="ignore"):

@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
-from scipy import optimize
+from scipy import integrate, optimize
 
 from .._errors import AnalysisError
 from ._common import Model, as_model, check_box, numpy_field, numpy_matrix
 
-__all__ = ["StationaryPoint", "Barrier", "stationary_points", "barriers", "integrate_flow"]
+__all__ = ["Barrier", "StationaryPoint", "barriers", "integrate_flow", "stationary_points"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,10 @@ def _exact_roots(model: Model, timeout: float, max_bezout: int) -> list[np.ndarr
     for c in model.f:
         c = sp.nsimplify(sp.expand(c), rational=True)
         if not c.is_polynomial(*syms):
+            return None
+        # fitted coefficients (floats with long expansions) make Groebner bases explode and
+        # the solve would only run into the time limit: go numerical at once
+        if any(r.q > 10**4 for r in c.atoms(sp.Rational)):
             return None
         polys.append(sp.Poly(c, *syms))
     bezout = int(np.prod([max(p.total_degree(), 1) for p in polys]))
@@ -270,7 +274,7 @@ def stationary_points(
         HU = numpy_matrix(sp.hessian(model.U, model.variables), model.variables)
         Uf = sp.lambdify(model.variables, model.U, "numpy")
         Uf_ = Uf
-        Uf = lambda x: float(Uf_(*x))  # noqa: E731
+        Uf = lambda x: float(Uf_(*x))
     out = [_classify(model, p, Jf, HU, Uf, is_exact, tol) for p in inside]
     out.sort(key=lambda s: ((s.U if s.U is not None else 0.0), s.index, tuple(s.x)))
     return out
@@ -308,14 +312,16 @@ def barriers(
     points: list[StationaryPoint] | None = None,
     box: Any = None,
     step: float = 1e-4,
-    t_max: float = 200.0,
-    dt: float = 0.01,
+    t_relax: float = 200.0,
 ) -> list[Barrier]:
     """Barrier heights ``dU = U(saddle) - U(minimum)`` for saddles joining stable points.
 
     For every index-1 saddle, the flow of f is followed downhill from ``saddle ± step·v``
     (v the unstable eigenvector of Df, scaled by the box size) until it reaches a stable
-    point; each stable point reached gets a :class:`Barrier` with that saddle.
+    point; each stable point reached gets a :class:`Barrier` with that saddle. The flow is
+    integrated with :func:`scipy.integrate.solve_ivp` (LSODA, adaptive, so slow systems
+    cost no more than fast ones) for at most ``t_relax`` slowest relaxation times
+    ``1 / min |Re lambda|`` of the stable points, stopping at a ball around a stable point.
 
     Examples
     --------
@@ -341,10 +347,13 @@ def barriers(
     targets = np.array([points[i].x for i in stable])
     radius = 1e-3 * scale
 
-    def near(X):
-        dist = np.linalg.norm(X[:, None, :] - targets[None], axis=2)
-        return dist.min(axis=1) < radius
+    rates = [float(np.min(np.abs(points[i].eigenvalues.real))) for i in stable]
+    t_max = t_relax / max(min(rates), 1e-300)
 
+    def event(t, X):
+        return float(np.min(np.linalg.norm(targets - X, axis=1))) - radius
+
+    event.terminal = True
     for s in points:
         if not (s.is_saddle and s.index == 1):
             continue
@@ -352,10 +361,14 @@ def barriers(
         k = int(np.argmax(w.real))
         u = np.real(v[:, k])
         u = u / np.linalg.norm(u)
-        X0 = np.array([s.x + step * scale * u, s.x - step * scale * u])
-        ends = integrate_flow(F, X0, dt=dt, t_max=t_max, stop=near)
         hit = []
-        for e in ends:
+        for sign in (1.0, -1.0):
+            x0 = s.x + sign * step * scale * u
+            with np.errstate(all="ignore"):
+                sol = integrate.solve_ivp(lambda t, X: F(X[None])[0], (0.0, t_max), x0,
+                                          method="LSODA", events=event, rtol=1e-8,
+                                          atol=1e-10 * scale)
+            e = sol.y[:, -1]
             if not np.all(np.isfinite(e)):
                 continue
             dist = np.linalg.norm(targets - e, axis=1)
@@ -379,3 +392,57 @@ def model_obj(model: Model):
         box = model.box
 
     return _M()
+
+
+def time_scales(
+    obj: Any,
+    f: Sequence[Any] | None = None,
+    variables: Sequence[Any] | None = None,
+    *,
+    box: Any = None,
+    points: list[StationaryPoint] | None = None,
+    n_samples: int = 64,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """``(t_slow, t_fast)``: the slowest relaxation time and the fastest time scale of f.
+
+    ``t_slow = 1 / min |Re lambda|`` over the stable points (Jacobian eigenvalues; found in
+    the box unless ``points`` are given), or, with no stable point, ``1 / median`` spectral
+    radius of Df over the box; ``t_fast = 1 / max`` spectral radius of Df at ``n_samples``
+    random points of the box. Used to choose default horizons and steps of trajectory plots
+    and prediction errors for systems with very different time scales (e.g. the slow
+    resonator dynamics of the paper's Example 2).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> x, y = sp.symbols("x y")
+    >>> t_slow, t_fast = time_scales(None, [-0.01 * x, -2 * y], [x, y], box=[[-1, 1], [-1, 1]])
+    >>> round(t_slow, 6), round(t_fast, 6)
+    (100.0, 0.5)
+    """
+    model = as_model(obj, f, variables, need_f=True)
+    if box is None:
+        box = model.box
+    if box is None:
+        raise AnalysisError("no box given to estimate the time scales of f")
+    bx = check_box(box, model.d)
+    J = numpy_matrix(sp.Matrix(model.f).jacobian(model.variables), model.variables)
+    rng = np.random.default_rng(seed)
+    X = bx[:, 0] + rng.random((n_samples, model.d)) * (bx[:, 1] - bx[:, 0])
+    with np.errstate(all="ignore"):
+        rho = np.array([np.max(np.abs(np.linalg.eigvals(J(x)))) for x in X])
+    rho = rho[np.isfinite(rho) & (rho > 0)]
+    if rho.size == 0:
+        raise AnalysisError("the Jacobian of f vanishes or is not finite on the box")
+    t_fast = 1.0 / float(np.max(rho))
+    if points is None:
+        try:
+            points = stationary_points(model_obj(Model(model.variables, None, model.f, bx)),
+                                       box=bx, seed=seed)
+        except AnalysisError:
+            points = []
+    rates = [float(np.min(np.abs(p.eigenvalues.real))) for p in points if p.is_stable]
+    rates = [r for r in rates if r > 0]
+    t_slow = 1.0 / min(rates) if rates else 1.0 / float(np.median(rho))
+    return t_slow, t_fast
