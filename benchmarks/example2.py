@@ -22,8 +22,8 @@ import numpy as np
 
 PAPER = {"prediction_err_mean": 0.0242, "prediction_err_std": 0.0258, "tau": 6e-9}
 
-FULL = {"n_traj": 2000, "n_pairs": 100, "h": 10.0, "dt": 100.0, "steps": None, "n_pred": 1000}
-QUICK = {"n_traj": 60, "n_pairs": 20, "h": 10.0, "dt": 100.0, "steps": 100, "n_pred": 50}
+FULL = {"n_traj": 2000, "n_pairs": 100, "h": 10.0, "dt": 100.0, "steps": None, "n_pred": 1000, "mesh_n": 1000}
+QUICK = {"n_traj": 60, "n_pairs": 20, "h": 10.0, "dt": 100.0, "steps": 100, "n_pred": 50, "mesh_n": 101}
 
 
 def _show(name: str, value: float, peer: float | None, label: str = "paper") -> None:
@@ -31,17 +31,13 @@ def _show(name: str, value: float, peer: float | None, label: str = "paper") -> 
     print(f"{name:32s} {value:.6g}{ratio}", flush=True)
 
 
-def _mesh_solver():
-    """The analysis layer's mesh (OUM) reference, if it has one."""
-    try:
-        import symqp.analysis as an
-    except ImportError:
-        return None
-    for name in ("mesh_quasipotential", "mesh_reference", "ordered_upwind", "oum_quasipotential"):
-        fn = getattr(an, name, None)
-        if callable(fn):
-            return fn
-    return None
+def _attractor(system, start: np.ndarray) -> np.ndarray:
+    """The stable equilibrium of the true field nearest to ``start`` (scipy root finding)."""
+    from scipy.optimize import root
+
+    F = system.f_numpy()
+    sol = root(lambda x: F(x[None, :])[0], start, tol=1e-14)
+    return np.asarray(sol.x, float)
 
 
 def run(quick: bool = False) -> dict[str, float]:
@@ -93,19 +89,26 @@ def run(quick: bool = False) -> dict[str, float]:
     _show("example2.prediction_err_mean", float(pe.mean), PAPER["prediction_err_mean"])
     _show("example2.prediction_err_std", float(pe.std), PAPER["prediction_err_std"])
 
-    mesh = _mesh_solver()
-    if mesh is not None and not quick:
-        try:
-            ref = mesh(system)
-            grid = np.asarray(ref.points, float)
-            Um = np.asarray(ref.U, float)
-            Us = result.U_numpy(grid)
-            ok = np.isfinite(Um) & (Vd.min() + result.tau > 0)
-            err = float(np.linalg.norm((Us - Um)[ok]) / np.linalg.norm(Um[ok]))
-            figures["example2.u_rel_err_vs_mesh"] = err
-            _show("example2.u_rel_err_vs_mesh", err, None)
-        except (AttributeError, TypeError, ValueError) as exc:
-            print(f"mesh reference not usable here: {exc}")
+    if not quick:
+        # reference: ordered-line-integral mesh quasipotential of the true field from the
+        # large-amplitude attractor (the paper's Fig. 4c uses a 1000 x 1000 mesh)
+        from symqp.analysis import mesh_quasipotential
+
+        A = _attractor(system, pairs.x0[int(np.argmin(Vd))])
+        t0 = time.perf_counter()
+        ref = mesh_quasipotential(system, attractor=A, N=cfg["mesh_n"])
+        t_mesh = time.perf_counter() - t0
+        X, Y = np.meshgrid(ref.x, ref.y, indexing="ij")
+        grid = np.column_stack([X.ravel(), Y.ravel()])
+        Um = ref.U.ravel()
+        Us = result.U_numpy(grid) - float(result.U_numpy(A[None, :])[0])
+        # compare where the mesh U is below the level of the sublevel set used for the fit
+        ok = np.isfinite(Um) & (Um <= 2 * result.tau)
+        err = float(np.linalg.norm((Us - Um)[ok]) / np.linalg.norm(Um[ok]))
+        figures["example2.u_rel_err_vs_mesh"] = err
+        figures["example2.mesh_s"] = t_mesh
+        _show("example2.u_rel_err_vs_mesh", err, None)
+        print(f"mesh reference {cfg['mesh_n']}x{cfg['mesh_n']} in {t_mesh:.1f} s, {int(ok.sum())} nodes compared")
     return figures
 
 

@@ -241,3 +241,38 @@ def test_end_to_end_with_a_tiny_network():
     assert abs(float(got.get((1, 1), 0))) < 0.15
     assert r.metrics["val_one_step_rel"] < 0.05
     assert r.decomposition is not None and r.timings["decomposition"] > 0
+
+
+class PerturbedDecomposition(SymbolicDecomposition):
+    """The exact Example 1 decomposition plus smooth non-polynomial errors of size eps."""
+
+    def __init__(self, eps):
+        V = U1 / 2 + eps * sp.sin(1.3 * x + 0.7 * y) * sp.cos(z)
+        g = [G1[0] + eps * sp.sin(y), G1[1] + eps * sp.cos(x * z), G1[2] + eps * x * y]
+        super().__init__(V, g, (x, y, z))
+
+
+def test_refinement_on_pairs_recovers_exact_coefficients_from_a_biased_decomposition(example1):
+    # A decomposition off by ~2 % (as a briefly trained network is) biases every coefficient
+    # of the regression; refining the front's candidates on the pairs removes the bias and
+    # the selection on held-out pairs finds the exact support.
+    _, pairs = example1
+    dec = PerturbedDecomposition(0.02)
+    raw = symqp.fit(pairs, library="poly(4)", decomposition=dec, refine=False, verbose=False)
+    err_raw, _ = coef_errors(raw.U, U1, (x, y, z))
+    assert err_raw > 1e-3
+    r = symqp.fit(pairs, library="poly(4)", decomposition=dec, verbose=False)
+    err, support = coef_errors(r.U, U1, (x, y, z))
+    assert support and err < 1e-8
+    info = r.fit.diagnostics["refinement"]
+    assert info["refined"] and info["chosen_complexity"] == 5 + 6  # V: 4 terms + constant; g: 2 + 2 + 2 terms
+    assert "refined on the pairs" in r.fit.selection
+    assert all(c.params.get("refined_on_data") for c in r.fit.front)
+
+
+def test_coefficients_in_library():
+    from symqp.result._refine import coefficients_in_library
+
+    index = {sp.S.One: 0, x: 1, x**2 * y: 2}
+    assert coefficients_in_library(3 - 0.5 * x**2 * y, index, 3).tolist() == [3.0, 0.0, -0.5]
+    assert coefficients_in_library(sp.sin(x), index, 3) is None

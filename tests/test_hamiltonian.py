@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symqp._errors import BackendError, DataError, LibraryError, TrainingError
+from symqp._errors import BackendError, DataError, LibraryError, ParseError, TrainingError
 from symqp.data._hamiltonian import (
     HamiltonianData,
     load_hamiltonian,
@@ -65,11 +65,11 @@ def test_save_load_roundtrip(tmp_path, dw_data):
 @pytest.mark.parametrize(
     "kwargs, msg",
     [
-        (dict(q=np.zeros((2, 5, 1)), p=np.zeros((2, 4, 1)), h=0.1), "p has shape"),
-        (dict(q=np.zeros((2, 1, 1)), p=np.zeros((2, 1, 1)), h=0.1), "at least 2 points"),
-        (dict(q=np.zeros((2, 5, 1)), p=np.zeros((2, 5, 1)), h=0.0), "h must be"),
-        (dict(q=np.full((2, 5, 1), np.nan), p=np.zeros((2, 5, 1)), h=0.1), "NaN"),
-        (dict(q=np.zeros((2, 5, 2)), p=np.zeros((2, 5, 2)), h=0.1, mass=[1.0]), "mass"),
+        ({"q": np.zeros((2, 5, 1)), "p": np.zeros((2, 4, 1)), "h": 0.1}, "p has shape"),
+        ({"q": np.zeros((2, 1, 1)), "p": np.zeros((2, 1, 1)), "h": 0.1}, "at least 2 points"),
+        ({"q": np.zeros((2, 5, 1)), "p": np.zeros((2, 5, 1)), "h": 0.0}, "h must be"),
+        ({"q": np.full((2, 5, 1), np.nan), "p": np.zeros((2, 5, 1)), "h": 0.1}, "NaN"),
+        ({"q": np.zeros((2, 5, 2)), "p": np.zeros((2, 5, 2)), "h": 0.1, "mass": [1.0]}, "mass"),
     ],
 )
 def test_bad_data(kwargs, msg):
@@ -145,5 +145,155 @@ def test_learner_tracks_double_well(dw_data):
     m = HamiltonianPotential(steps=400, hidden=(16, 16), batch_size=2048, seed=0).fit(dw_data)
     x = np.linspace(-0.6, 2.6, 50)[:, None]
     exact = 2 + 6 * x - 12 * x**2 + 4 * x**3
-    assert np.sqrt(np.mean((m.grad_V(x) - exact) ** 2)) < 0.5 * np.sqrt(np.mean(exact**2))
+    # balanced sampling: 1.6-3.5% over seeds 0-4 (without it the second well stays unfitted)
+    assert np.sqrt(np.mean((m.grad_V(x) - exact) ** 2)) < 0.1 * np.sqrt(np.mean(exact**2))
     assert m.loss_history_[-1] < m.loss_history_[0]
+
+
+def test_closed_form_gradient_matches_autograd(dw_data):
+    from symqp.decompose import HamiltonianPotential
+
+    m = HamiltonianPotential(steps=1, hidden=(5, 4)).fit(dw_data)
+    x = torch.linspace(-1, 3, 11, dtype=torch.float64)[:, None]
+    fast = m._grad_torch(x)
+    xr = x.clone().requires_grad_(True)
+    (ref,) = torch.autograd.grad(m._V_torch(xr).sum(), xr)
+    torch.testing.assert_close(fast, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_balance_weights_equalise_cells():
+    from symqp.decompose._potential_utils import balance_weights
+
+    z = np.r_[np.linspace(0, 0.49, 90), np.linspace(0.51, 1.0, 10)][:, None]
+    w = balance_weights(z, max_cells=2)
+    assert w.sum() == pytest.approx(1.0)
+    assert w[:90].sum() == pytest.approx(0.5) and w[90:].sum() == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------- regression
+def test_sparse_fit_picks_true_support():
+    from symqp.decompose._potential_utils import sparse_fit
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 2, 500)
+    A = np.column_stack([x**k for k in range(7)])
+    b = 2 * x - 4 * x**3 + 1e-6 * rng.standard_normal(500)
+    coef, info = sparse_fit(A, b, threshold=None)
+    assert np.flatnonzero(coef).tolist() == [1, 3]
+    np.testing.assert_allclose(coef[[1, 3]], [2.0, -4.0], atol=1e-6)
+    assert info["selection"] == "bhat"
+    # a fixed threshold is passed to STLSQ as is
+    coef2, info2 = sparse_fit(A, b, threshold=1e-9)
+    assert info2["threshold"] == 1e-9 and np.count_nonzero(coef2) == 7
+
+
+@pytest.mark.parametrize("loss, tol", [("forward", 5e-4), ("midpoint", 2e-5), ("trapezoid", 2e-5)])
+def test_direct_route_double_well(dw_data, loss, tol):
+    from symqp.decompose import fit_hamiltonian
+
+    res = fit_hamiltonian(dw_data, library="poly(6)", loss=loss)
+    assert res.model == "hamiltonian" and res.metrics["route"] == "direct"
+    got = {k: v for k, v in res.metrics["coefficients"].items()}
+    assert set(got) == set(EXACT_DW)
+    for k, v in EXACT_DW.items():
+        assert got[k] == pytest.approx(v, abs=tol)
+    # V has no constant; U = 2V; f = -V'(q)
+    assert sp.expand(res.V).subs(q, 0) == 0
+    assert sp.simplify(res.U - 2 * res.V) == 0
+    assert sp.simplify(res.f[0] + sp.diff(res.V, q)) == 0
+
+
+def test_midpoint_beats_forward_on_coarse_steps():
+    # h = 0.01: the forward loss (Bhat's eq. 3) evaluates the force off the step's centre;
+    # the midpoint rule is about 3x closer here (measured 7.7e-4 vs 2.7e-3)
+    data = sample_hamiltonian(DOUBLE_WELL, 6, 1000, 0.01, seed=2)
+    from symqp.decompose import fit_hamiltonian
+
+    err = {}
+    for loss in ("forward", "midpoint"):
+        c = fit_hamiltonian(data, library="poly(4)", loss=loss, threshold=1e-3).metrics["coefficients"]
+        err[loss] = max(abs(c.get(k, 0.0) - v) for k, v in EXACT_DW.items())
+    assert err["midpoint"] < 0.5 * err["forward"]
+
+
+def test_neural_route_double_well(dw_data):
+    from symqp.decompose import fit_hamiltonian
+
+    res = fit_hamiltonian(dw_data, library="poly(6)", route="neural", steps=300, polish_steps=60,
+                          max_points=20000)
+    got = res.metrics["coefficients"]
+    for k, v in EXACT_DW.items():
+        assert got[k] == pytest.approx(v, abs=0.05)
+    assert res.metrics["train_steps"] == 300 and "training" in res.timings
+
+
+def test_fit_from_file_and_result_roundtrip(tmp_path, dw_data):
+    from symqp.decompose import fit_hamiltonian
+    from symqp.result import load_result
+
+    path = tmp_path / "dw.npz"
+    save_hamiltonian(dw_data.subset([0, 8]), path)
+    res = fit_hamiltonian(str(path), library="poly(4)")
+    out = tmp_path / "r.json"
+    res.save(out)
+    back = load_result(out)
+    assert back.model == "hamiltonian"
+    assert sp.simplify(back.V - res.V) == 0
+
+
+def test_central_force_reduced_order():
+    from symqp.data._hamiltonian import angular_momentum_sq, radial_reduction
+    from symqp.decompose import fit_hamiltonian
+
+    r = sp.Symbol("r")
+    qs = sp.symbols("q1:4")
+    rr = sp.sqrt(sum(s**2 for s in qs))
+    cf = SimpleNamespace(q=qs, V=1 / rr + 1 / (10 - rr), mass=None)
+    data = sample_hamiltonian(cf, 1, 3000, 0.002, q0=[[1.0, 0.2, -0.3]], p0=[[0.3, 0.8, 0.1]], substeps=2)
+    red = radial_reduction(data)
+    half_l2 = float(angular_momentum_sq(data).mean() / 2)
+    lib = "1, r**-1, r**-2, r**-3, (10 - r)**-1, (10 - r)**-2, (10 - r)**-3"
+    res = fit_hamiltonian(red, library=lib)
+    want = 1 / r + half_l2 / r**2 + 1 / (10 - r)
+    c = res.metrics["coefficients"]
+    assert set(c) == {"1/r", "r**(-2)", "1/(10 - r)"}
+    assert c["1/r"] == pytest.approx(1.0, abs=1e-3) and c["1/(10 - r)"] == pytest.approx(1.0, abs=1e-3)
+    assert c["r**(-2)"] == pytest.approx(half_l2, rel=1e-3)
+    assert float(sp.N((res.V - want).subs(r, 2.0))) == pytest.approx(0.0, abs=1e-2)
+
+
+def test_pair_distance_features_coulomb():
+    from symqp.decompose import fit_hamiltonian
+
+    qs = sp.symbols("x1 y1 x2 y2")
+    rr = sp.sqrt((qs[0] - qs[2]) ** 2 + (qs[1] - qs[3]) ** 2)
+    cou = SimpleNamespace(q=qs, V=-1 / (4 * sp.pi * rr), mass=np.array([1.0, 1.0, 0.5, 0.5]))
+    rng = np.random.default_rng(3)
+    q0 = np.c_[rng.uniform(-2, -1, (6, 1)), rng.uniform(-1, 1, (6, 1)), rng.uniform(1, 2, (6, 1)),
+               rng.uniform(-1, 1, (6, 1))]
+    data = sample_hamiltonian(cou, 6, 400, 0.005, q0=q0, p0=rng.uniform(-0.3, 0.3, (6, 4)), substeps=2)
+    res = fit_hamiltonian(data, library="1, r**-1, r**-2, r**-3", features="pair_distance")
+    c = res.metrics["coefficients"]
+    assert list(c) == ["1/r"] and c["1/r"] == pytest.approx(-1 / (4 * np.pi), rel=1e-3)
+    assert res.metrics["V_features"].startswith("-0.0795")
+    # V is written back in the coordinates
+    assert res.V.free_symbols == set(qs)
+    val = float(res.V.subs({qs[0]: 0.0, qs[1]: 0.0, qs[2]: 3.0, qs[3]: 4.0}))
+    assert val == pytest.approx(-1 / (4 * np.pi * 5.0), rel=1e-3)
+
+
+def test_route_and_backend_errors(dw_data):
+    from symqp.decompose import fit_hamiltonian
+
+    with pytest.raises(DataError, match="unknown route"):
+        fit_hamiltonian(dw_data, route="magic")
+    with pytest.raises(BackendError, match="route='neural'"):
+        fit_hamiltonian(dw_data, route="direct", backend="sr3")
+    with pytest.raises(ParseError, match="name 'r' is not allowed"):
+        fit_hamiltonian(dw_data, library="1, r**-1", features=None)
+    with pytest.raises(LibraryError, match="variables"):
+        from symqp.library import poly
+
+        fit_hamiltonian(dw_data, library=poly(["x"], 2))
+    with pytest.raises(DataError, match="expected HamiltonianData"):
+        fit_hamiltonian(np.zeros((3, 3)))

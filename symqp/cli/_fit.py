@@ -53,11 +53,19 @@ def register(subparsers: Any) -> None:
         description="Neural orthogonal decomposition + constrained regression: DATA.npz "
         "(x0, xh, h, optional names) -> RESULT.json with U = 2V, grad V, g, f.",
     )
-    p.add_argument("data", metavar="DATA.npz", help="snapshot pairs (x0, xh, h, optional names, traj)")
+    p.add_argument(
+        "data", metavar="DATA.npz",
+        help="snapshot pairs (x0, xh, h, optional names, traj); for --model hamiltonian: q, p "
+        "(R, N, d), h, optional mass, names; for --model epr: stationary samples x, drift f, D",
+    )
     p.add_argument("--library", required=True, metavar="SPEC", help="library spec, e.g. 'poly(4)'")
     p.add_argument("--v-library", metavar="SPEC", default=None, help="hypothesis space of V")
     p.add_argument("--g-library", metavar="SPEC", default=None, help="hypothesis space of g")
-    p.add_argument("--backend", metavar="NAME", default="sr3", help="regression backend (default sr3)")
+    p.add_argument(
+        "--backend", metavar="NAME", default=None,
+        help="regression backend (default sr3; stlsq for --model hamiltonian/epr, which then "
+        "regresses the data on the gradient library directly, without a network)",
+    )
     p.add_argument("--out", metavar="RESULT.json", default=None, help="output file (default DATA.result.json)")
     p.add_argument("--seed", type=_int, default=0, metavar="N", help="random seed (default 0)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="torch device")
@@ -104,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and out.is_dir():
         raise DataError(f"--out is a folder, expected a file name: {out}")
     if args.model != "orthogonal" and (args.v_library or args.g_library or args.tau is not None):
-        raise DataError(f"--v-library, --g-library and --tau apply to --model orthogonal only")
+        raise DataError("--v-library, --g-library and --tau apply to --model orthogonal only")
     try:
         if args.model == "orthogonal":
             import symqp
@@ -114,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
                 library=args.library,
                 v_library=args.v_library,
                 g_library=args.g_library,
-                backend=args.backend,
+                backend=args.backend or "sr3",
                 tau=args.tau,
                 seed=args.seed,
                 device=args.device,
@@ -124,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
             from .. import decompose
 
             fn = decompose.fit_hamiltonian if args.model == "hamiltonian" else decompose.fit_epr
-            result = fn(args.data, library=args.library, backend=args.backend, seed=args.seed, steps=args.steps)
+            backend = args.backend or "stlsq"
+            result = fn(args.data, library=args.library, backend=backend, seed=args.seed, steps=args.steps)
     except SymqpError:
         raise
     except Exception as exc:  # noqa: BLE001 - third-party internals -> one line, exit 2

@@ -8,6 +8,16 @@ Euler–Maruyama paths of ``dX = f dt + √ε dW``.
 """
 
 from ._files import load_pairs as load_pairs
+from ._hamiltonian import HamiltonianData as HamiltonianData
+from ._hamiltonian import angular_momentum_sq as angular_momentum_sq
+from ._hamiltonian import load_hamiltonian as load_hamiltonian
+from ._hamiltonian import radial_reduction as radial_reduction
+from ._hamiltonian import sample_hamiltonian as sample_hamiltonian
+from ._hamiltonian import save_hamiltonian as save_hamiltonian
+from ._stationary import StationaryData as StationaryData
+from ._stationary import load_stationary as load_stationary
+from ._stationary import sample_stationary as sample_stationary
+from ._stationary import save_stationary as save_stationary
 from ._files import pairs_from_csv as pairs_from_csv
 from ._files import save_pairs as save_pairs
 from ._pairs import Pairs as Pairs
@@ -23,4 +33,14 @@ __all__ = [
     "load_pairs",
     "pairs_from_csv",
     "simulate_sde",
+    "HamiltonianData",
+    "sample_hamiltonian",
+    "save_hamiltonian",
+    "load_hamiltonian",
+    "radial_reduction",
+    "angular_momentum_sq",
+    "StationaryData",
+    "sample_stationary",
+    "save_stationary",
+    "load_stationary",
 ]

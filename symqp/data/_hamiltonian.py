@@ -18,11 +18,11 @@ from .._io import atomic_write
 
 __all__ = [
     "HamiltonianData",
-    "sample_hamiltonian",
-    "save_hamiltonian",
+    "angular_momentum_sq",
     "load_hamiltonian",
     "radial_reduction",
-    "angular_momentum_sq",
+    "sample_hamiltonian",
+    "save_hamiltonian",
 ]
 
 
@@ -138,7 +138,7 @@ class HamiltonianData:
             raise DataError(f"frac must lie in (0, 1), got {frac}")
         r = self.n_traj
         if r == 1:
-            cut = max(1, min(self.n_steps - 1, int(round(frac * self.n_steps))))
+            cut = max(1, min(self.n_steps - 1, round(frac * self.n_steps)))
             if self.n_steps < 2:
                 raise DataError("a single trajectory of one step cannot be split")
             return (
@@ -146,7 +146,7 @@ class HamiltonianData:
                 HamiltonianData(self.q[:, cut:], self.p[:, cut:], self.h, self.mass, self.names),
             )
         perm = np.random.default_rng(seed).permutation(r)
-        k = max(1, min(r - 1, int(round(frac * r))))
+        k = max(1, min(r - 1, round(frac * r)))
         return self.subset(np.sort(perm[:k])), self.subset(np.sort(perm[k:]))
 
 

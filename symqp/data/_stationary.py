@@ -15,7 +15,7 @@ import numpy as np
 from .._errors import DataError
 from .._io import atomic_write
 
-__all__ = ["StationaryData", "sample_stationary", "save_stationary", "load_stationary"]
+__all__ = ["StationaryData", "load_stationary", "sample_stationary", "save_stationary"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class StationaryData:
         if not 0.0 < frac < 1.0:
             raise DataError(f"frac must lie in (0, 1), got {frac}")
         perm = np.random.default_rng(seed).permutation(self.n)
-        k = int(round(frac * self.n))
+        k = round(frac * self.n)
         a, b = np.sort(perm[:k]), np.sort(perm[k:])
         return (StationaryData(self.x[a], self.f[a], self.D, self.names),
                 StationaryData(self.x[b], self.f[b], self.D, self.names))

@@ -144,9 +144,15 @@ def as_library(library, variables: Sequence[sp.Symbol]):
     raise LibraryError(f"library must be a spec string or a Library, got {type(library).__name__}")
 
 
+# The regressions here evaluate each library once or twice: the vectorised NumPy evaluation
+# is used instead of the generated Numba kernels, whose first compilation dominates (measured:
+# 49 s to compile the 13 kernels of a 115-term library in 12 variables, 1.4 s in NumPy).
+_EVAL = "numpy"
+
+
 def library_values(lib, Z: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        theta = np.asarray(lib.evaluate(Z), dtype=np.float64)
+        theta = np.asarray(lib.evaluate(Z, backend=_EVAL), dtype=np.float64)
     if not np.all(np.isfinite(theta)):
         raise LibraryError("the library is not finite at some data points (a pole of a term?)")
     return theta
@@ -160,7 +166,7 @@ def gradient_design(lib, Z: np.ndarray, jac: np.ndarray) -> np.ndarray:
     """
     n, m, d = jac.shape
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        dtheta = np.stack([np.asarray(lib.evaluate_derivative(Z, k), dtype=np.float64)
+        dtheta = np.stack([np.asarray(lib.evaluate_derivative(Z, k, backend=_EVAL), dtype=np.float64)
                            for k in range(m)], axis=1)  # (n, m, J)
     if not np.all(np.isfinite(dtheta)):
         raise LibraryError("the library's derivatives are not finite at some data points")
@@ -169,33 +175,92 @@ def gradient_design(lib, Z: np.ndarray, jac: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- sparse regression
-def sparse_fit(A: np.ndarray, b: np.ndarray, *, threshold: float | None, weights=None) -> tuple[np.ndarray, dict]:
-    """STLSQ with Bhat's λ rule (``symqp.backends.tune_threshold``) or a given threshold.
+def sparse_fit(A: np.ndarray, b: np.ndarray, *, threshold: float | None, weights=None,
+               start: float = 1.0, factor: float = 0.9, tol: float = 1e-10,
+               rel_tol: float = 0.02, rel_floor: float = 1e-3,
+               min_threshold: float = 1e-10) -> tuple[np.ndarray, dict]:
+    """STLSQ (``symqp.backends.stlsq``) with a given threshold or Bhat's λ rule.
 
-    Columns of ``A`` that vanish identically (e.g. the gradient of the constant term) are
-    fixed to zero. Returns the coefficients and a dict of diagnostics.
+    Bhat's rule: start at λ = ``start`` and lower λ (times ``factor``) until the RMS residual
+    drops below ``tol``. On data with an error floor (a trained network, finite steps) no λ
+    reaches 1e-10, so the largest (sparsest) λ is taken whose residual e satisfies
+    ``e ≤ (1 + rel_tol) e_min`` or ``e² ≤ e_min² + (rel_floor · std(b))²``, with e_min the
+    smallest residual along the path: terms that improve the fit by less than ``rel_tol``
+    or explain less than ``rel_floor²`` of the target's variance are left out. (The O(h²)
+    bias of clean midpoint data is fitted ~30% better by spurious r⁻² and r⁻³ terms with
+    coefficients ~1e-6 on the Coulomb problem; they explain ~1e-8 of the variance.)
+    Columns of ``A`` that vanish identically (the gradient of the constant term) are fixed
+    to zero.
+
+    The design is first compressed by a QR factorisation, A = QR: for any support the
+    least-squares coefficients of (R, Qᵀb) equal those of (A, b) and the residuals differ by
+    the constant ‖b‖² − ‖Qᵀb‖², so each point of the λ path costs O(q³) instead of O(n q²)
+    (measured: the 260-point path on 50000 × 7 went from 9 s to 0.05 s).
+
+    The target is computed from the full least-squares residual (a lower bound for every
+    support), so the walk down in λ stops at the first λ that reaches it, as in Bhat's rule.
+
+    Returns the coefficients and a dict of diagnostics.
     """
     from .. import backends
 
+    A = np.asarray(A, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64).reshape(-1)
     if weights is not None:
         A = A * weights[:, None]
         b = b * weights
+    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
+        raise LibraryError("the regression design or target has NaN/Inf values")
     active = np.linalg.norm(A, axis=0) > 0
     coef = np.zeros(A.shape[1])
     if not np.any(active):
         raise LibraryError("every library term has zero gradient at the data")
     t0 = time.perf_counter()
+    n = A.shape[0]
+    Aa = A[:, active]
+    if n > 2 * Aa.shape[1]:
+        scale = np.linalg.norm(Aa, axis=0)
+        Qm, Rm = np.linalg.qr(Aa / scale)
+        Ar, br = Rm * scale, Qm.T @ b
+        floor = max(float(b @ b) - float(br @ br), 0.0)
+    else:
+        Ar, br, floor = Aa, b, 0.0
+
+    def rms(c):
+        r = br - Ar @ c
+        return float(np.sqrt((float(r @ r) + floor) / n))
+
     if threshold is None:
-        out = backends.tune_threshold(A[:, active], b)
-        c_act, lam = _unpack_tuned(out)
+        # e_min: the residual of the full least-squares fit, a lower bound for every support,
+        # so the stopping target is known up front and the walk ends at the first λ reaching it.
+        sc = np.linalg.norm(Ar, axis=0)
+        sc[sc == 0] = 1.0
+        c_ls = np.linalg.lstsq(Ar / sc, br, rcond=None)[0] / sc
+        e_min = rms(c_ls)
+        target = max(tol, (1.0 + rel_tol) * e_min,
+                     float(np.sqrt(e_min**2 + (rel_floor * np.std(b)) ** 2)))
+        lam = float(start)
+        best = None
+        while lam >= min_threshold:
+            c = np.asarray(backends.stlsq(Ar, br, lam), dtype=np.float64).reshape(-1)
+            e = rms(c)
+            if best is None or e < best[2]:
+                best = (lam, c, e)
+            if e <= target:
+                best = (lam, c, e)
+                break
+            lam *= factor
+        lam, c_act, _ = best
+        selection = "bhat"
     else:
         lam = float(threshold)
-        c_act = np.asarray(backends.stlsq(A[:, active], b, lam), dtype=np.float64).reshape(-1)
+        c_act = np.asarray(backends.stlsq(Ar, br, lam), dtype=np.float64).reshape(-1)
+        selection = "fixed"
     coef[active] = c_act
-    resid = A @ coef - b
     info = {
         "threshold": float(lam),
-        "residual_rms": float(np.sqrt(np.mean(resid**2))),
+        "selection": selection,
+        "residual_rms": rms(c_act),
         "n_terms": int(np.count_nonzero(coef)),
         "regression_s": time.perf_counter() - t0,
     }
@@ -231,3 +296,67 @@ def check_backend(backend) -> None:
             raise
         except Exception as exc:  # noqa: BLE001 - surfaced as a one-line BackendError
             raise BackendError(f"backend {backend!r} cannot be used: {exc}") from None
+
+
+# --------------------------------------------------------------------------- sampling weights
+def balance_weights(z: np.ndarray, *, max_cells: int = 64) -> np.ndarray:
+    """Weights ∝ 1 / (number of points in the point's histogram cell), summing to 1.
+
+    Trajectory data crowd where the motion is slow or where most trajectories stay (one well
+    of a double well); weighting by the inverse cell count gives every visited cell the same
+    total weight, so rarely visited regions are fitted too. The grid has about ``max_cells``
+    cells in all (``round(max_cells ** (1/m))`` per feature, at least 2). Counts are floored
+    at 1% of the mean count of the occupied cells so that a handful of isolated points does
+    not dominate.
+
+    Examples
+    --------
+    >>> w = balance_weights(np.r_[np.zeros(9), 1.0][:, None], max_cells=2)
+    >>> w.round(3).tolist()
+    [0.056, 0.056, 0.056, 0.056, 0.056, 0.056, 0.056, 0.056, 0.056, 0.5]
+    """
+    z = np.asarray(z, dtype=np.float64)
+    _n, m = z.shape
+    per = max(2, round(max_cells ** (1.0 / m)))
+    lo, hi = z.min(axis=0), z.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    cell = np.clip(((z - lo) / span * per).astype(np.int64), 0, per - 1)
+    flat = np.ravel_multi_index(cell.T, (per,) * m)
+    _, inv, counts = np.unique(flat, return_inverse=True, return_counts=True)
+    counts = np.maximum(counts.astype(np.float64), 0.01 * counts.mean())
+    w = 1.0 / counts[inv.reshape(-1)]
+    return w / w.sum()
+
+
+def lbfgs_polish(params, loss_fn: Callable[[], object], *, steps: int, label: str,
+                 n_threads: int | None = 1) -> list[float]:
+    """Full-batch L-BFGS (strong Wolfe line search) after Adam; returns the loss per evaluation.
+
+    Small float64 networks fitted to smooth targets stall under Adam at a loss well above what
+    a quasi-Newton method reaches in a few hundred iterations (measured on the double well of
+    the tests: relative error of ∇V 2.3e-2 after 400 Adam steps, 5e-3 after 100 more L-BFGS).
+    """
+    torch = require("torch")
+    params = list(params)
+    old = torch.get_num_threads()
+    if n_threads is not None:
+        torch.set_num_threads(int(n_threads))
+    history: list[float] = []
+    try:
+        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=int(steps), history_size=50,
+                                line_search_fn="strong_wolfe", tolerance_grad=1e-12,
+                                tolerance_change=1e-15)
+
+        def closure():
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn()
+            if not torch.isfinite(loss):
+                raise TrainingError(f"{label}: loss became {loss.item()} during L-BFGS")
+            loss.backward()
+            history.append(float(loss.detach()))
+            return loss
+
+        opt.step(closure)
+    finally:
+        torch.set_num_threads(old)
+    return history

@@ -34,7 +34,7 @@ import sympy as sp
 from .._errors import BackendError, DataError, LibraryError, SymqpError, TrainingError
 from ._result import Result
 
-__all__ = ["fit", "choose_tau", "prepare", "assemble", "Prepared"]
+__all__ = ["fit", "choose_tau", "prepare", "assemble", "refine_prepared", "Prepared"]
 
 _CHUNK = 50_000
 _DEFAULT_QUANTILE = 0.95
@@ -156,6 +156,11 @@ class Prepared:
     timings: dict[str, float]
     v_mask: Any = None
     g_mask: Any = None
+    h: float | None = None  # time step of the pairs
+    Xh: np.ndarray | None = None  # x_h of the regression points, data coordinates
+    X_val: np.ndarray | None = None  # held-out points in the sublevel set, and their x_h
+    Xh_val: np.ndarray | None = None
+    box: np.ndarray | None = None  # (d, 2) bounding box of the training states
 
 
 def _log(verbose: bool, msg: str) -> None:
@@ -227,7 +232,14 @@ def _evaluate(dec: Any, X: np.ndarray, what: tuple[str, ...]) -> dict[str, np.nd
 
 
 def _train_decomposition(
-    train: Any, *, options: Mapping[str, Any] | None, seed: int, device: str, steps: int | None, verbose: bool
+    train: Any,
+    *,
+    val: Any = None,
+    options: Mapping[str, Any] | None,
+    seed: int,
+    device: str,
+    steps: int | None,
+    verbose: bool,
 ) -> Any:
     from ..decompose import NeuralDecomposition
 
@@ -240,7 +252,9 @@ def _train_decomposition(
     except TypeError as exc:
         raise TrainingError(f"bad decomposition option: {exc}") from None
     try:
-        return dec.fit(train)
+        # the held-out trajectories of fit() are the network's validation data too, so the
+        # network trains on every training trajectory instead of splitting them again
+        return dec.fit(train, X_val=val) if val is not None else dec.fit(train)
     except SymqpError:
         raise
     except Exception as exc:  # noqa: BLE001 - torch errors -> one-line message
@@ -308,7 +322,7 @@ def prepare(
     if decomposition is None:
         _log(verbose, f"training the neural decomposition on {train.n} pairs ...")
         dec = _train_decomposition(
-            train, options=decomposition_options, seed=seed, device=device, steps=steps, verbose=verbose
+            train, val=val, options=decomposition_options, seed=seed, device=device, steps=steps, verbose=verbose
         )
     else:
         if decomposition_options:
@@ -335,8 +349,9 @@ def prepare(
     idx = np.flatnonzero(inside)
     idx = idx[_balanced_subsample(X_all[idx], int(max_points), rng)]
     X = X_all[idx]
+    Xh = np.asarray(train.xh, dtype=float)[idx]
     T = _evaluate(dec, X, ("V", "g", "f"))
-    X_val = V_val = f_val = g_val = None
+    X_val = V_val = f_val = g_val = Xh_val = None
     if val is not None and val.n > 0:
         Xv_all = np.asarray(val.x0, dtype=float)
         Vv_all = _evaluate(dec, Xv_all, ("V",))["V"]
@@ -344,6 +359,7 @@ def prepare(
         if jv.size >= 10:
             jv = jv[_balanced_subsample(Xv_all[jv], max(10, int(max_points) // 2), rng)]
             X_val = Xv_all[jv]
+            Xh_val = np.asarray(val.xh, dtype=float)[jv]
             Tv = _evaluate(dec, X_val, ("V", "g", "f"))
             V_val, f_val, g_val = Tv["V"], Tv["f"], Tv["g"]
 
@@ -395,6 +411,11 @@ def prepare(
         timings=timings,
         v_mask=v_mask,
         g_mask=g_mask,
+        h=float(train.h),
+        Xh=Xh,
+        X_val=X_val,
+        Xh_val=Xh_val,
+        box=np.column_stack([X_all.min(axis=0), X_all.max(axis=0)]),
     )
 
 
@@ -497,6 +518,8 @@ def assemble(prep: Prepared, fit_: Any, *, backend_name: str, timings: Mapping[s
     t0 = time.perf_counter()
     metrics: dict[str, Any] = {"tau": prep.tau, "v_theta_min": prep.v_min, "n_points": int(prep.X.shape[0])}
     metrics["n_train_pairs"] = prep.n_train_pairs
+    if prep.box is not None:
+        metrics["box"] = [[float(lo), float(hi)] for lo, hi in prep.box]
     with np.errstate(all="ignore"):
         gv = res.grad_V_numpy(prep.X)
         gg = res.g_numpy(prep.X)
@@ -553,6 +576,36 @@ def _get_backend(backend: Any, options: Mapping[str, Any] | None) -> tuple[Any, 
     raise BackendError(f"backend must be a name like 'sr3' or a Backend, got {type(backend).__name__}")
 
 
+def refine_prepared(prep: Prepared, fit_: Any, *, seed: int = 0, **options: Any) -> Any:
+    """Refine a backend Fit of ``prep.problem`` on the pairs (in the scaled coordinates).
+
+    The scaled problem has x~ = x 2**-s and f~ = f 2**(c - s), i.e. time t~ = t 2**-c, so the
+    pairs map exactly to (x0 2**-s, xh 2**-s) with step h 2**-c. Returns the refined Fit (or
+    ``fit_`` unchanged when the pairs are not available or no candidate is in the span).
+    """
+    from ._refine import refine_fit
+
+    if prep.Xh is None or prep.h is None:
+        return fit_
+    s, c = prep.s_exp, prep.c_exp
+
+    def sc(x: np.ndarray | None) -> np.ndarray | None:
+        return None if x is None else np.ldexp(x, -s)
+
+    new, _ = refine_fit(
+        fit_,
+        prep.library,
+        X0=sc(prep.X),
+        XH=sc(prep.Xh),
+        h=math.ldexp(prep.h, -c),
+        X0_val=sc(prep.X_val),
+        XH_val=sc(prep.Xh_val),
+        seed=seed,
+        **options,
+    )
+    return new
+
+
 def run_backend(be: Any, problem: Any) -> Any:
     """Run a backend, turning third-party exceptions into a one-line BackendError."""
     try:
@@ -580,6 +633,7 @@ def fit(
     steps: int | None = None,
     val_frac: float = 0.3,
     max_points: int = 20_000,
+    refine: bool = True,
     verbose: bool = True,
 ) -> Result:
     """Trajectory snapshot pairs to an exact symbolic quasipotential.
@@ -613,6 +667,11 @@ def fit(
         Fraction of trajectories held out for validation (selection and metrics).
     max_points
         Bound on the number of regression points (balanced spatial subsample).
+    refine
+        Re-estimate the coefficients of every candidate on the backend's Pareto front from
+        the pairs themselves (one-step RK4 error + orthogonality, on the candidate's support)
+        and choose the simplest candidate within 10 % of the best held-out one-step error
+        (see :func:`refine_prepared`). The network then only has to find the support.
     verbose
         Print progress to stderr.
 
@@ -662,6 +721,12 @@ def fit(
     t1 = time.perf_counter()
     fit_ = run_backend(be, prep.problem)
     t_reg = time.perf_counter() - t1
-    res = assemble(prep, fit_, backend_name=str(getattr(fit_, "backend", "") or name), timings={"regression": t_reg})
+    timings = {"regression": t_reg}
+    if refine:
+        t1 = time.perf_counter()
+        fit_ = refine_prepared(prep, fit_, seed=seed)
+        timings["refine"] = time.perf_counter() - t1
+        _log(verbose, f"refined the candidate models on the pairs in {timings['refine']:.1f} s")
+    res = assemble(prep, fit_, backend_name=str(getattr(fit_, "backend", "") or name), timings=timings)
     res.timings["total"] = time.perf_counter() - t0
     return res
