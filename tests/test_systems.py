@@ -113,7 +113,7 @@ def test_maier_stein_gradient_iff_alpha_equals_beta():
         curl = sp.simplify(sp.diff(f2, x) - sp.diff(f1, y))
         if a == b:
             assert curl == 0
-            U = -(x**2) + x**4 / 2 + a * (1 + x**2) * y**2
+            U = (x**2 - 1) ** 2 / 2 + a * (1 + x**2) * y**2  # zero at the minima (±1, 0)
             assert sp.simplify(s.U - U) == 0
             # gradient system: g = 0
             assert all(sp.simplify(gk) == 0 for gk in s.g)

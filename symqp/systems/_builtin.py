@@ -82,19 +82,20 @@ def maier_stein(alpha: float = 1.0, beta: float = 1.0) -> System:
     """The Maier–Stein system ``x' = x - x³ - βxy²``, ``y' = -α(1 + x²)y``.
 
     It is a gradient system exactly when ``α = β``; then ``f = -∇U/2`` with
-    ``U = -x² + x⁴/2 + α(1 + x²)y²``. Otherwise ``U`` is None. Ω = [-1.5, 1.5] × [-1, 1].
+    ``U = (x² − 1)²/2 + α(1 + x²)y²`` (zero at the stable points (±1, 0)). Otherwise ``U``
+    is None. Ω = [-1.5, 1.5] × [-1, 1].
 
     Examples
     --------
     >>> maier_stein().U
-    x**4/2 + x**2*y**2 - x**2 + y**2
+    x**4/2 + x**2*y**2 - x**2 + y**2 + 1/2
     >>> maier_stein(1, 2).U is None
     True
     """
     x, y = sp.symbols("x y")
     a = exact_number(alpha, "maier_stein: alpha")
     b = exact_number(beta, "maier_stein: beta")
-    U = sp.expand(-(x**2) + x**4 / 2 + a * (1 + x**2) * y**2) if a == b else None
+    U = sp.expand((x**2 - 1) ** 2 / 2 + a * (1 + x**2) * y**2) if a == b else None
     return System(
         "maier_stein",
         (x, y),
