@@ -42,8 +42,8 @@ def _reference_ms_per_step(torch, x0, y, n_steps: int, batch: int) -> float:
 
     nv, ng = mlp([d, 50, 50, 50, 1]), mlp([d, 50, 50, 50, d])
     opt = torch.optim.Adam(list(nv.parameters()) + list(ng.parameters()), lr=5e-3)
-    X = torch.as_tensor(x0, dtype=dt)
-    Y = torch.as_tensor(y, dtype=dt)
+    X = torch.tensor(np.array(x0), dtype=dt)
+    Y = torch.tensor(np.array(y), dtype=dt)
     mu, sd = X.mean(0), X.std(0)
     h = 0.01
 

@@ -331,3 +331,11 @@ def test_registry_errors(call, match):
     with pytest.raises(SymqpError, match=match) as info:
         call()
     assert "\n" not in str(info.value)
+
+
+def test_rotated_gradient_accepts_a_sympy_matrix():
+    a, b, c = sp.symbols("a b c")
+    A = sp.zeros(3, 3)
+    A[0, 1], A[1, 0] = 2, -2
+    s = rotated_gradient((a**2 + b**2 + c**2) / 2, A, variables=(a, b, c))
+    assert [sp.expand(e) for e in s.field] == [-a - 2 * b, 2 * a - b, -c]

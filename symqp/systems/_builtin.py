@@ -137,6 +137,8 @@ def _antisymmetric(A: object, d: int) -> sp.Matrix:
             raise DataError(f"rotated_gradient: a scalar A is only allowed for d = 2, got d = {d}")
         a = exact_number(A, "rotated_gradient: A")
         return sp.Matrix([[0, a], [-a, 0]])
+    if isinstance(A, sp.MatrixBase):
+        A = A.tolist()
     try:
         rows = [list(r) for r in A]  # type: ignore[union-attr]
     except TypeError:
