@@ -500,6 +500,12 @@ def assemble(prep: Prepared, fit_: Any, *, backend_name: str, timings: Mapping[s
     U0 = sp.expand(2 * mapped.V)
     shift = _min_over_region(U0, syms, prep.X)
     U = sp.expand(U0 - sp.Float(shift)) if shift != 0.0 else U0
+    # the constant only fixes min U = 0; a remainder at the minimiser's resolution (relative
+    # to the largest coefficient) carries no information and would read as a spurious term
+    const = U.as_coeff_Add()[0]
+    floats = [abs(float(c)) for c in sp.Poly(U, *syms).coeffs()] if U.is_polynomial(*syms) else []
+    if const != 0 and floats and abs(float(const)) < 1e-9 * max(floats):
+        U = sp.expand(U - const)
     res = Result.from_expressions(
         prep.names,
         sp.expand(U / 2),

@@ -289,6 +289,10 @@ def refine_fit(
     best = min(r.val_error for _, r in ok)
     eligible = [(c, r) for c, r in ok if r.val_error <= (1.0 + rel_tol) * best + abs_tol]
     cand, pick = min(eligible, key=lambda cr: (cr[1].complexity, cr[1].val_error))
+    pick, n_pruned = _prune(
+        field, pos, pick, X0, XH, h, Xs, X0_val, XH_val,
+        lam=lam, max_iter=max_iter, limit=(1.0 + rel_tol) * best + abs_tol,
+    )  # fmt: skip
 
     from ..backends import Candidate, Fit
 
@@ -320,6 +324,7 @@ def refine_fit(
         "chosen_val_error": pick.val_error,
         "best_val_error": best,
         "iterations": pick.iterations,
+        "pruned_terms": n_pruned,
         "seconds": time.perf_counter() - t0,
     }
     diagnostics = dict(getattr(fit_, "diagnostics", {}) or {})
@@ -335,6 +340,75 @@ def refine_fit(
         timings=timings, diagnostics=diagnostics,
     )  # fmt: skip
     return new, info
+
+
+def _prune(
+    field: _Field,
+    pos: dict[int, int],
+    pick: _Refined,
+    X0: np.ndarray,
+    XH: np.ndarray,
+    h: float,
+    Xs: np.ndarray,
+    X0_val: np.ndarray,
+    XH_val: np.ndarray,
+    *,
+    lam: float,
+    max_iter: int,
+    limit: float,
+    small: float = 1e-3,
+    max_tries: int = 12,
+) -> tuple[_Refined, int]:
+    """Backward elimination of negligible terms from the chosen model.
+
+    A candidate found on network targets can keep a term whose refined coefficient is tiny
+    (its share of the velocity below ``small``, relative to the RMS velocity). Each such term,
+    smallest first, is removed and the model refined again; the removal is kept when the
+    held-out one-step error stays within ``limit`` (the selection tolerance).
+    """
+    used = np.array(sorted(pos), dtype=int)
+    T, D = field.parts(X0)
+    Y = (XH - X0) / h
+    y_rms = math.sqrt(float(np.mean(np.sum(Y * Y, axis=1)))) or 1.0
+    t_rms = np.sqrt(np.mean(T * T, axis=0))
+    d_rms = np.sqrt(sum(np.mean(Dk * Dk, axis=0) for Dk in D))
+    kept: set[tuple[str, int, int]] = set()
+    n_pruned = 0
+    batch = True  # first try to drop every negligible term at once, then one at a time
+    for _ in range(max_tries + 1):
+        shares = []
+        for i_full, i in pos.items():
+            if pick.a[i_full] != 0 and d_rms[i] > 0 and ("v", i_full, 0) not in kept:
+                shares.append((abs(pick.a[i_full]) * d_rms[i] / y_rms, ("v", i_full, 0)))
+            for k in range(field.d):
+                if pick.C[i_full, k] != 0 and ("g", i_full, k) not in kept:
+                    shares.append((abs(pick.C[i_full, k]) * t_rms[i] / y_rms, ("g", i_full, k)))
+        shares = [sh for sh in shares if sh[0] < small]
+        if not shares:
+            break
+        drop = [key for _, key in shares] if batch and len(shares) > 1 else [min(shares)[1]]
+        a = pick.a[used].copy()
+        C = pick.C[used].copy()
+        for which, i_full, k in drop:
+            if which == "v":
+                a[pos[i_full]] = 0.0
+            else:
+                C[pos[i_full], k] = 0.0
+        a, C, it = _refine_one(field, a, C, X0, XH, h, Xs, lam=lam, max_iter=max_iter)
+        va = _rel_step_error(field, X0_val, XH_val, h, a, C)
+        if not va <= limit:
+            if not batch or len(drop) == 1:
+                kept.add(drop[0])
+            batch = False
+            continue
+        batch = False
+        a_full = np.zeros_like(pick.a)
+        C_full = np.zeros_like(pick.C)
+        a_full[used], C_full[used] = a, C
+        cx = int(np.count_nonzero(a_full) + np.count_nonzero(C_full))
+        pick = _Refined(a_full, C_full, _rel_step_error(field, X0, XH, h, a, C), va, it, cx)
+        n_pruned += len(drop)
+    return pick, n_pruned
 
 
 def _spread(pool: Sequence[Any], m: int) -> list[Any]:
