@@ -276,3 +276,25 @@ def test_coefficients_in_library():
     index = {sp.S.One: 0, x: 1, x**2 * y: 2}
     assert coefficients_in_library(3 - 0.5 * x**2 * y, index, 3).tolist() == [3.0, 0.0, -0.5]
     assert coefficients_in_library(sp.sin(x), index, 3) is None
+
+
+def test_refinement_prunes_negligible_terms_of_a_dense_candidate():
+    # one candidate with the right terms plus spurious small ones: refinement on the pairs
+    # drives the spurious coefficients to ~0 and backward elimination removes them
+    from symqp.backends import Candidate, Fit
+    from symqp.library import poly
+    from symqp.result._refine import refine_fit
+
+    a, b = sp.symbols("a b")
+    dec = SymbolicDecomposition((a**2 + 2 * b**2) / 2, [-2 * b, a], (a, b))
+    pairs = make_pairs(dec, [[-1, 1], [-1, 1]], 2000, 0.01, "ab")
+    lib = poly((a, b), 3)
+    V = 0.51 * a**2 + 0.99 * b**2 + 1e-4 * a * b**2 + 1e-5 * b
+    g = (-2.01 * b + 1e-4 * a**2, 1.0 * a - 1e-4 * a * b)
+    cand = Candidate(7, 0.1, 0.1, V, g)
+    fit0 = Fit(V=V, grad_V=(), g=g, f=(), coef=None, front=[cand], selection="test")
+    new, info = refine_fit(fit0, lib, X0=pairs.x0, XH=pairs.xh, h=pairs.h)
+    assert info["refined"] and info["pruned_terms"] == 4
+    assert sp.Poly(new.V, a, b).monoms() == [(2, 0), (0, 2)]
+    assert abs(float(sp.Poly(new.V, a, b).coeff_monomial(a**2)) - 0.5) < 1e-9
+    assert [len(sp.Add.make_args(e)) for e in new.g] == [1, 1]
