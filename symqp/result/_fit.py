@@ -606,6 +606,7 @@ def refine_prepared(prep: Prepared, fit_: Any, *, seed: int = 0, **options: Any)
         h=math.ldexp(prep.h, -c),
         X0_val=sc(prep.X_val),
         XH_val=sc(prep.Xh_val),
+        V_target=prep.problem.V,
         seed=seed,
         **options,
     )

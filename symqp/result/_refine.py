@@ -203,6 +203,8 @@ def refine_fit(
     max_iter: int = 8,
     max_candidates: int = 16,
     max_points: int = 6000,
+    V_target: np.ndarray | None = None,
+    max_v_departure: float = 0.25,
     seed: int = 0,
 ) -> tuple[Any, dict[str, Any]]:
     """Polish every candidate of a backend's Pareto front on the pairs and re-select.
@@ -227,6 +229,13 @@ def refine_fit(
         measured data the noise level dominates and ``rel_tol`` decides.
     max_points
         At most this many training and held-out pairs are used (random subsample).
+    V_target, max_v_departure
+        The decomposition's V at ``X0``. When the library can hold f entirely in g (for
+        instance f polynomial and g in a polynomial library of the same degree), the pairs
+        cannot tell V from g and the orthogonality term alone admits the trivial V = 0;
+        candidates whose refined V departs from ``V_target`` (RMS after removing the mean,
+        relative to its spread) by more than ``max_v_departure`` are therefore not chosen,
+        and if none remains the backend's model is kept unrefined.
 
     Returns
     -------
@@ -254,14 +263,17 @@ def refine_fit(
         return fit_, {"refined": False, "reason": "no candidate lies in the library span"}
 
     rng = np.random.default_rng(seed)
+    Vt = None if V_target is None else np.asarray(V_target, dtype=float).reshape(-1)
     if X0_val is None or XH_val is None or len(X0_val) < 10:
         perm = rng.permutation(X0.shape[0])
         n_va = max(10, X0.shape[0] // 5)
         X0_val, XH_val = X0[perm[:n_va]], XH[perm[:n_va]]
         X0, XH = X0[perm[n_va:]], XH[perm[n_va:]]
+        Vt = None if Vt is None else Vt[perm[n_va:]]
     if X0.shape[0] > max_points:
         keep = rng.choice(X0.shape[0], size=max_points, replace=False)
         X0, XH = X0[keep], XH[keep]
+        Vt = None if Vt is None else Vt[keep]
     if X0_val.shape[0] > max_points:
         keep = rng.choice(X0_val.shape[0], size=max_points, replace=False)
         X0_val, XH_val = X0_val[keep], XH_val[keep]
@@ -284,8 +296,19 @@ def refine_fit(
         refined.append((cand, _Refined(a_full, C_full, tr, va, it, cx)))
 
     ok = [(c, r) for c, r in refined if math.isfinite(r.val_error)]
+    if Vt is not None and np.std(Vt) > 0:
+        T0 = np.asarray(lib.evaluate(X0), dtype=float)
+
+        def departure(r: _Refined) -> float:
+            dv = T0 @ r.a - Vt
+            return float(np.std(dv) / np.std(Vt))
+
+        ok = [(c, r) for c, r in ok if departure(r) <= max_v_departure]
     if not ok:
-        return fit_, {"refined": False, "reason": "no refined candidate has a finite held-out error"}
+        return fit_, {
+            "refined": False,
+            "reason": "no refined candidate keeps a finite held-out error and a V close to the decomposition's",
+        }
     best = min(r.val_error for _, r in ok)
     eligible = [(c, r) for c, r in ok if r.val_error <= (1.0 + rel_tol) * best + abs_tol]
     cand, pick = min(eligible, key=lambda cr: (cr[1].complexity, cr[1].val_error))
