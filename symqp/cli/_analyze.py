@@ -9,32 +9,12 @@ Contract::
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
 from .._errors import AnalysisError
+from ._argtypes import positive_float, positive_int
 
 __all__ = ["add_common", "load_inputs", "parse_box", "register", "run"]
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def parse_box(text: str | None, d: int) -> list[list[float]] | None:
@@ -54,7 +34,7 @@ def parse_box(text: str | None, d: int) -> list[list[float]] | None:
 def add_common(p: argparse.ArgumentParser) -> None:
     """Arguments shared by ``analyze`` and ``report``."""
     p.add_argument("result", metavar="RESULT.json", help="result file written by 'symqp fit'")
-    p.add_argument("--eps", type=_positive_float, nargs="+", default=[0.05, 0.1, 0.2],
+    p.add_argument("--eps", type=positive_float, nargs="+", default=[0.05, 0.1, 0.2],
                    metavar="E", help="noise strengths (default 0.05 0.1 0.2)")
     p.add_argument("--box", default=None, metavar="LO,HI,...",
                    help="region, LO,HI per variable (write --box=-2,2,-1,1 for negative numbers); "
@@ -92,9 +72,9 @@ def register(subparsers: Any) -> None:
         "with --system, the long-term prediction error against the true field.",
     )
     add_common(p)
-    p.add_argument("--n-traj", type=_positive_int, default=20, metavar="N",
+    p.add_argument("--n-traj", type=positive_int, default=20, metavar="N",
                    help="trajectories for the prediction error (default 20)")
-    p.add_argument("--t-final", type=_positive_float, default=None, metavar="T",
+    p.add_argument("--t-final", type=positive_float, default=None, metavar="T",
                    help="trajectory length for the prediction error (default: ten slowest "
                         "relaxation times of the system)")
     p.set_defaults(func=run)

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import BackendError, DataError, SymqpError
-from ._fit import _check_data_path, _int, _positive_float, _positive_int, translate_errors
+from ._argtypes import integer, positive_float, positive_int
+from ._fit import _check_data_path, translate_errors
 
 __all__ = ["register", "run"]
 
@@ -29,10 +30,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--v-library", metavar="SPEC", default=None, help="hypothesis space of V")
     p.add_argument("--g-library", metavar="SPEC", default=None, help="hypothesis space of g")
     p.add_argument("--out", metavar="DIR", default="compare_out", help="output folder (default compare_out/)")
-    p.add_argument("--seed", type=_int, default=0, metavar="N", help="random seed (default 0)")
+    p.add_argument("--seed", type=integer, default=0, metavar="N", help="random seed (default 0)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="torch device")
-    p.add_argument("--steps", type=_positive_int, default=None, metavar="N", help="training steps")
-    p.add_argument("--tau", type=_positive_float, default=None, metavar="T", help="sublevel threshold above min V_theta")
+    p.add_argument("--steps", type=positive_int, default=None, metavar="N", help="training steps")
+    p.add_argument("--tau", type=positive_float, default=None, metavar="T", help="sublevel threshold above min V_theta")
     p.set_defaults(func=run)
 
 

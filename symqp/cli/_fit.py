@@ -10,40 +10,13 @@ Contract (held fixed)::
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any
 
 from .._errors import BackendError, DataError, SymqpError, TrainingError
+from ._argtypes import integer, positive_float, positive_int
 
 __all__ = ["register", "run", "translate_errors"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 def register(subparsers: Any) -> None:
@@ -67,11 +40,11 @@ def register(subparsers: Any) -> None:
         "regresses the data on the gradient library directly, without a network)",
     )
     p.add_argument("--out", metavar="RESULT.json", default=None, help="output file (default DATA.result.json)")
-    p.add_argument("--seed", type=_int, default=0, metavar="N", help="random seed (default 0)")
+    p.add_argument("--seed", type=integer, default=0, metavar="N", help="random seed (default 0)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="torch device")
-    p.add_argument("--steps", type=_positive_int, default=None, metavar="N", help="training steps")
+    p.add_argument("--steps", type=positive_int, default=None, metavar="N", help="training steps")
     p.add_argument(
-        "--tau", type=_positive_float, default=None, metavar="T",
+        "--tau", type=positive_float, default=None, metavar="T",
         help="sublevel threshold above min V_theta (default: automatic)",
     )
     p.add_argument(

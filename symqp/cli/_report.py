@@ -12,7 +12,8 @@ import argparse
 from typing import Any
 
 from .._errors import AnalysisError
-from ._analyze import _positive_int, add_common, load_inputs
+from ._analyze import add_common, load_inputs
+from ._argtypes import positive_int
 
 __all__ = ["register", "run"]
 
@@ -36,7 +37,7 @@ def register(subparsers: Any) -> None:
     )
     add_common(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--mesh-n", type=_positive_int, default=201, metavar="N",
+    p.add_argument("--mesh-n", type=positive_int, default=201, metavar="N",
                    help="grid size of the 2D mesh reference (default 201)")
     p.add_argument("--plane", type=_plane, default=(0, 1), metavar="I,J",
                    help="variables shown on the plots (default 0,1)")
