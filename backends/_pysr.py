@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symqp._errors import BackendError, ParseError
+from symqp._errors import BackendError, ParseError, first_line
 from symqp._optional import require
 from symqp._parse import parse_expr_safe
 
@@ -294,7 +294,7 @@ class PySR(Backend):
         try:
             model.fit(data, np.zeros(data.shape[0]))
         except Exception as exc:
-            raise BackendError(f"PySR search failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+            raise BackendError(f"PySR search failed: {type(exc).__name__}: {first_line(exc)}") from exc
         timings = {"search": time.perf_counter() - t0}
         t1 = time.perf_counter()
         cands = candidates_from_equations(model.equations_, problem)

@@ -9,6 +9,7 @@ the matching built-in type (``ValueError``, ``ImportError``, ...) so that ordina
 from __future__ import annotations
 
 __all__ = [
+    "first_line",
     "SymqpError",
     "DataError",
     "ParseError",
@@ -55,3 +56,18 @@ class TrainingError(SymqpError, RuntimeError):
 
 class AnalysisError(SymqpError, ValueError):
     """An analysis request that cannot be carried out (bad epsilon, empty box, ...)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """First line of an exception's message (its type name when the message is empty).
+
+    Used to turn third-party errors into the project's one-line messages.
+
+    Examples
+    --------
+    >>> first_line(ValueError("bad shape\\n  details"))
+    'bad shape'
+    >>> first_line(KeyError())
+    'KeyError'
+    """
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

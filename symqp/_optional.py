@@ -7,7 +7,7 @@ import os
 import sys
 from types import ModuleType
 
-from ._errors import MissingDependencyError
+from ._errors import MissingDependencyError, first_line
 
 __all__ = ["require", "probe"]
 
@@ -52,7 +52,7 @@ def require(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except Exception as exc:  # noqa: BLE001 - any import failure means "not available"
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise MissingDependencyError(
             f"{_hint(name)} (import failed: {type(exc).__name__}: {first})"
         ) from exc
@@ -67,7 +67,8 @@ def probe(name: str) -> tuple[bool, str]:
     version = getattr(mod, "__version__", None)
     if version is None:
         try:
-            from importlib.metadata import PackageNotFoundError, version as _dist_version
+            from importlib.metadata import PackageNotFoundError
+            from importlib.metadata import version as _dist_version
 
             version = _dist_version(name)
         except (ImportError, PackageNotFoundError):

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .._errors import BackendError, DataError, SymqpError, TrainingError
+from .._errors import BackendError, DataError, SymqpError, TrainingError, first_line
 from ._argtypes import integer, positive_float, positive_int
 
 __all__ = ["register", "run", "translate_errors"]
@@ -56,7 +56,7 @@ def register(subparsers: Any) -> None:
 
 def translate_errors(exc: BaseException, stage: str) -> SymqpError:
     """One-line SymqpError for an exception raised by numpy/torch/scipy internals."""
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    first = first_line(exc)
     msg = f"{stage} failed: {type(exc).__name__}: {first}"
     if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)):
         return DataError(f"{stage} failed: cannot read {getattr(exc, 'filename', '') or first}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._errors import DataError
+from .._errors import DataError, first_line
 from .._io import atomic_write
 from ._pairs import Pairs, as_step, check_nan_policy, pairs_from_arrays
 
@@ -108,7 +108,7 @@ def load_pairs(path: str | os.PathLike[str], *, nan_policy: str = "raise") -> Pa
     except ValueError as exc:
         if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
             raise DataError(f"{label}: contains object (pickled) arrays, which are refused") from None
-        raise DataError(f"{label}: not a readable .npz file ({str(exc).splitlines()[0]})") from None
+        raise DataError(f"{label}: not a readable .npz file ({first_line(exc)})") from None
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"{label}: not a readable .npz file ({type(exc).__name__})") from None
     names = data.get("names")

@@ -41,7 +41,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
 
-from .._errors import LibraryError, MissingDependencyError
+from .._errors import LibraryError, MissingDependencyError, first_line
 from .._io import atomic_write
 
 __all__ = [
@@ -218,7 +218,7 @@ def _plan(exprs: Sequence[sp.Expr], variables: Sequence[sp.Symbol], unroll_max: 
             for i, rhs in zip(general, reduced):
                 plan.values[i] = f"({printer.doprint(rhs)})"
         except (NotImplementedError, TypeError, ValueError) as exc:  # unsupported function
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            first = first_line(exc)
             raise LibraryError(f"cannot generate compiled code for a term: {first}") from None
     return plan
 

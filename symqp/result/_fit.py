@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from .._errors import BackendError, DataError, LibraryError, SymqpError, TrainingError
+from .._errors import BackendError, DataError, LibraryError, SymqpError, TrainingError, first_line
 from ._result import Result
 
 __all__ = ["fit", "choose_tau", "prepare", "assemble", "refine_prepared", "Prepared"]
@@ -258,7 +258,7 @@ def _train_decomposition(
     except SymqpError:
         raise
     except Exception as exc:  # noqa: BLE001 - torch errors -> one-line message
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise TrainingError(f"neural decomposition failed: {type(exc).__name__}: {first}") from exc
 
 
@@ -620,7 +620,7 @@ def run_backend(be: Any, problem: Any) -> Any:
     except SymqpError:
         raise
     except Exception as exc:  # noqa: BLE001 - solver internals -> one-line message
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise BackendError(f"regression backend failed: {type(exc).__name__}: {first}") from exc
 
 
