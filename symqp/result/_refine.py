@@ -75,10 +75,18 @@ class _Field:
         self.lib = lib
         self.cols = cols  # library columns that any candidate uses
         self.d = len(lib.variables)
+        # Θ, ∂Θ at the fixed point sets (training, held-out, orthogonality points), which every
+        # candidate and every Gauss–Newton iteration evaluates again; stage points are not kept
+        self._kept: list[tuple[np.ndarray, np.ndarray, list[np.ndarray]]] = []
 
-    def parts(self, X: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    def parts(self, X: np.ndarray, *, keep: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+        for Xk, T, D in self._kept:
+            if Xk is X:
+                return T, D
         T = np.asarray(self.lib.evaluate(X), dtype=float)[:, self.cols]
         D = [np.asarray(self.lib.evaluate_derivative(X, k), dtype=float)[:, self.cols] for k in range(self.d)]
+        if keep:
+            self._kept.append((X, T, D))
         return T, D
 
     @staticmethod
@@ -94,7 +102,7 @@ class _Field:
         Tbar = Dbar = None
         for wi, si in zip(w, shift):
             S = X0 if k_prev is None else X0 + (si * h) * k_prev
-            T, D = self.parts(S)
+            T, D = self.parts(S, keep=k_prev is None)
             k = self.field(T, D, a, C)
             incr += wi * k
             if with_parts:
@@ -143,7 +151,7 @@ def _refine_one(
         return a0, C0, 0
     a, C = a0.copy(), C0.copy()
     w_pred = 1.0 / math.sqrt(n * y2)
-    Ts, Ds = field.parts(Xs) if lam > 0 else (None, None)
+    Ts, Ds = field.parts(Xs, keep=True) if lam > 0 else (None, None)
     it = 0
     for it in range(1, max_iter + 1):
         _, Tb, Db = field.rk4(X0, h, a, C, with_parts=True)
@@ -297,10 +305,10 @@ def refine_fit(
 
     ok = [(c, r) for c, r in refined if math.isfinite(r.val_error)]
     if Vt is not None and np.std(Vt) > 0:
-        T0 = np.asarray(lib.evaluate(X0), dtype=float)
+        T0 = field.parts(X0, keep=True)[0]
 
         def departure(r: _Refined) -> float:
-            dv = T0 @ r.a - Vt
+            dv = T0 @ r.a[used] - Vt
             return float(np.std(dv) / np.std(Vt))
 
         ok = [(c, r) for c, r in ok if departure(r) <= max_v_departure]
@@ -390,7 +398,7 @@ def _prune(
     held-out one-step error stays within ``limit`` (the selection tolerance).
     """
     used = np.array(sorted(pos), dtype=int)
-    T, D = field.parts(X0)
+    T, D = field.parts(X0, keep=True)
     Y = (XH - X0) / h
     y_rms = math.sqrt(float(np.mean(np.sum(Y * Y, axis=1)))) or 1.0
     t_rms = np.sqrt(np.mean(T * T, axis=0))
