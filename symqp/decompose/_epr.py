@@ -257,12 +257,7 @@ class EPRLandscape:
     def _points(self, x) -> np.ndarray:
         if not hasattr(self, "net_"):
             raise TrainingError("this EPRLandscape is not fitted yet; call fit(data) first")
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim == 1 and self.n_features_in_ == 1:
-            x = x[:, None]
-        if x.ndim != 2 or x.shape[1] != self.n_features_in_:
-            raise DataError(f"expected points of shape (n, {self.n_features_in_}), got {x.shape}")
-        return x
+        return pu.check_points(x, self.n_features_in_)
 
     def V(self, x) -> np.ndarray:
         """The landscape U_θ at x (n, d) -> (n,) (V in the f = −∇V + g notation)."""

@@ -233,12 +233,7 @@ class HamiltonianPotential:
 
     def _points(self, q) -> np.ndarray:
         self._check_fitted()
-        q = np.asarray(q, dtype=np.float64)
-        if q.ndim == 1 and self.n_features_in_ == 1:
-            q = q[:, None]
-        if q.ndim != 2 or q.shape[1] != self.n_features_in_:
-            raise DataError(f"expected points of shape (n, {self.n_features_in_}), got {q.shape}")
-        return q
+        return pu.check_points(q, self.n_features_in_)
 
     # ------------------------------------------------------------------ evaluation
     def V(self, q) -> np.ndarray:

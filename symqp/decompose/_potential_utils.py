@@ -360,3 +360,13 @@ def lbfgs_polish(params, loss_fn: Callable[[], object], *, steps: int, label: st
     finally:
         torch.set_num_threads(old)
     return history
+
+
+def check_points(x, d: int) -> np.ndarray:
+    """Evaluation points as a float64 (n, d) array (a 1-D array is n points when d = 1)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 1 and d == 1:
+        x = x[:, None]
+    if x.ndim != 2 or x.shape[1] != d:
+        raise DataError(f"expected points of shape (n, {d}), got {x.shape}")
+    return x
