@@ -828,13 +828,7 @@ class NeuralDecomposition:
     def _read_checkpoint(torch: Any, path: Path) -> dict:
         if not path.is_file():
             raise TrainingError(f"checkpoint {str(path)!r} does not exist")
-        try:
-            ck = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is a format error
-            raise ResultFormatError(f"cannot read checkpoint {path.name}: {type(exc).__name__}") from None
-        if not isinstance(ck, dict) or ck.get("format") != _CHECKPOINT_FORMAT:
-            raise ResultFormatError(f"{path.name} is not a symqp neural checkpoint")
-        return ck
+        return _read_state(torch, path, _CHECKPOINT_FORMAT, "checkpoint ", "a symqp neural checkpoint")
 
     # -- prediction ----------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -930,12 +924,7 @@ class NeuralDecomposition:
         path = Path(path)
         if not path.is_file():
             raise ResultFormatError(f"file {str(path)!r} does not exist")
-        try:
-            st = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is a format error
-            raise ResultFormatError(f"cannot read {path.name}: {type(exc).__name__}") from None
-        if not isinstance(st, dict) or st.get("format") != _FORMAT:
-            raise ResultFormatError(f"{path.name} is not a saved symqp NeuralDecomposition")
+        st = _read_state(torch, path, _FORMAT, "", "a saved symqp NeuralDecomposition")
         params = dict(st["params"])
         params["hidden"] = tuple(params["hidden"])
         obj = cls(**params, verbose=False)
@@ -962,6 +951,17 @@ class NeuralDecomposition:
         obj.subset_ = st["subset"].numpy()
         obj.names_ = tuple(st["names"])
         return obj
+
+
+def _read_state(torch: Any, path: Path, fmt: str, label: str, kind: str) -> dict:
+    """A dict of tensors written by torch.save with ``"format": fmt`` (weights only, no code run)."""
+    try:
+        st = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a format error
+        raise ResultFormatError(f"cannot read {label}{path.name}: {type(exc).__name__}") from None
+    if not isinstance(st, dict) or st.get("format") != fmt:
+        raise ResultFormatError(f"{path.name} is not {kind}")
+    return st
 
 
 class _Progress:
