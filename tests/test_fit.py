@@ -298,3 +298,11 @@ def test_refinement_prunes_negligible_terms_of_a_dense_candidate():
     assert sp.Poly(new.V, a, b).monoms() == [(2, 0), (0, 2)]
     assert abs(float(sp.Poly(new.V, a, b).coeff_monomial(a**2)) - 0.5) < 1e-9
     assert [len(sp.Add.make_args(e)) for e in new.g] == [1, 1]
+
+
+def test_pairs_that_do_not_move_skip_the_refinement(example1):
+    dec, pairs = example1
+    still = symqp.data.Pairs(x0=pairs.x0, xh=pairs.x0, h=pairs.h, names=pairs.names, traj=pairs.traj)
+    r = symqp.fit(still, library="poly(4)", decomposition=dec, verbose=False)
+    assert "refinement" not in r.fit.diagnostics
+    assert coef_errors(r.U, U1, (x, y, z))[0] < 1e-8

@@ -9,7 +9,7 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symqp import ResultFormatError
+from symqp import ParseError, ResultFormatError
 from symqp.result import SCHEMA, Result, expr_to_str, load_result
 
 x, y, z = sp.symbols("x y z")
@@ -205,3 +205,12 @@ def test_fit_with_front_round_trips(tmp_path):
     assert [c.complexity for c in back.fit.front] == [3, 5]
     assert back.fit.front[0].V == x**2 / 2 and back.fit.front[1].val_error == 2e-3
     assert back.fit.diagnostics == {"iterations": 12, "converged": True}
+
+
+def test_from_expressions_parses_text_safely():
+    r = Result.from_expressions(["x", "y"], "x**2/2 + y**2", g=["-y", "x"])
+    assert r.U == x**2 + 2 * y**2 and r.f == (-x - y, x - 2 * y)
+    with pytest.raises(ParseError, match="__import__"):
+        Result.from_expressions(["x"], "__import__('os').getcwd()")
+    with pytest.raises(ResultFormatError, match="SymPy expression"):
+        Result.from_expressions(["x"], object())

@@ -339,3 +339,8 @@ def test_rotated_gradient_accepts_a_sympy_matrix():
     A[0, 1], A[1, 0] = 2, -2
     s = rotated_gradient((a**2 + b**2 + c**2) / 2, A, variables=(a, b, c))
     assert [sp.expand(e) for e in s.field] == [-a - 2 * b, 2 * a - b, -c]
+
+
+def test_from_expressions_refuses_text_for_U():
+    with pytest.raises(DataError, match="U must be a SymPy expression"):
+        from_expressions([-sp.Symbol("x")], ["x"], U="__import__('os').getcwd()")

@@ -269,6 +269,8 @@ def refine_fit(
         coefs.append((cand, a, np.column_stack(Cs)))
     if not coefs:
         return fit_, {"refined": False, "reason": "no candidate lies in the library span"}
+    if not np.any(XH != X0):
+        return fit_, {"refined": False, "reason": "the pairs do not move (x_h = x_0): nothing to refine on"}
 
     rng = np.random.default_rng(seed)
     Vt = None if V_target is None else np.asarray(V_target, dtype=float).reshape(-1)

@@ -55,10 +55,23 @@ def expr_to_str(expr: sp.Expr) -> str:
     >>> expr_to_str(sp.Float(0.1) * x**2 - 2)
     '0.1*x**2 - 2'
     """
-    expr = sp.sympify(expr)
+    try:
+        expr = sp.sympify(expr, strict=True)
+    except (sp.SympifyError, TypeError):
+        raise ResultFormatError(f"cannot print {type(expr).__name__} as an expression") from None
     if expr.has(sp.oo, -sp.oo, sp.zoo, sp.nan):
         raise ResultFormatError(f"cannot save a non-finite coefficient in {expr}")
     return _PRINTER.doprint(expr)
+
+
+def _as_expr(value: Any, names: Sequence[str], what: str) -> sp.Expr:
+    """A SymPy expression from an expression, a number or text (text is parsed safely)."""
+    if isinstance(value, str):
+        return parse_expr_safe(value, names)
+    try:
+        return sp.sympify(value, strict=True)
+    except (sp.SympifyError, TypeError):
+        raise ResultFormatError(f"{what} must be a SymPy expression, a number or a formula string") from None
 
 
 def _round_floats(expr: sp.Expr, digits: int = 4) -> sp.Expr:
@@ -170,9 +183,9 @@ class Result:
         """
         names = tuple(str(v) for v in variables)
         syms = tuple(sp.Symbol(n) for n in names)
-        V = sp.sympify(V)
+        V = _as_expr(V, names, "V")
         gv = tuple(sp.diff(V, s) for s in syms)
-        gg = tuple(sp.sympify(e) for e in g) if g is not None else (sp.Integer(0),) * len(syms)
+        gg = tuple(_as_expr(e, names, "g") for e in g) if g is not None else (sp.Integer(0),) * len(syms)
         if len(gg) != len(syms):
             raise ResultFormatError(f"g has {len(gg)} components for {len(syms)} variables")
         f = tuple(sp.expand(-a + b) for a, b in zip(gv, gg))

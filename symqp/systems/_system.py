@@ -311,7 +311,11 @@ def from_expressions(
         exprs.append(e)
     if subs:
         exprs = [e.xreplace(subs) for e in exprs]
-        U = None if U is None else sp.sympify(U).xreplace(subs)
+        if U is not None:
+            try:
+                U = sp.sympify(U, strict=True).xreplace(subs)
+            except (sp.SympifyError, TypeError):
+                raise DataError("U must be a SymPy expression (use from_strings for text)") from None
     d = len(syms)
     return System(
         name,
