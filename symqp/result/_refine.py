@@ -327,7 +327,7 @@ def refine_fit(
         lam=lam, max_iter=max_iter, limit=(1.0 + rel_tol) * best + abs_tol,
     )  # fmt: skip
 
-    from ..backends import Candidate, Fit
+    from ..backends import Candidate
 
     def exprs(r: _Refined) -> tuple[sp.Expr, tuple[sp.Expr, ...]]:
         V = lib.expression(r.a)
