@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-__all__ = ["refine_fit", "coefficients_in_library"]
+__all__ = ["coefficients_in_library", "refine_fit"]
 
 
 def coefficients_in_library(expr: sp.Expr, index: dict[sp.Expr, int], q: int) -> np.ndarray | None:
