@@ -19,6 +19,7 @@ __all__ = [
     "ResultFormatError",
     "TrainingError",
     "AnalysisError",
+    "ParameterError",
 ]
 
 
@@ -56,6 +57,14 @@ class TrainingError(SymqpError, RuntimeError):
 
 class AnalysisError(SymqpError, ValueError):
     """An analysis request that cannot be carried out (bad epsilon, empty box, ...)."""
+
+
+class ParameterError(SymqpError, ValueError, TypeError):
+    """An unknown or invalid estimator parameter (the message names it).
+
+    A ``ValueError`` as in scikit-learn's ``set_params``; also a ``TypeError`` so that code
+    written for Python's own "unexpected keyword argument" error keeps working.
+    """
 
 
 def first_line(exc: BaseException) -> str:
