@@ -37,7 +37,8 @@ def _toy(cfg, fig, shown):
     import sympy as sp
 
     from symqp.data._stationary import sample_stationary
-    from symqp.decompose import EPRLandscape, fit_epr
+    from symqp.decompose import EPRLandscape
+    from symqp.identify import fit_epr
     from symqp.decompose._epr import landscape_rrmse
     from symqp.systems import from_expressions
 
@@ -81,7 +82,8 @@ def _rotated12(cfg, fig, shown):
     import sympy as sp
 
     from symqp.data._stationary import sample_stationary
-    from symqp.decompose import EPRLandscape, fit_epr
+    from symqp.decompose import EPRLandscape
+    from symqp.identify import fit_epr
     from symqp.decompose._epr import landscape_rrmse
     from symqp.library import Library, poly
     from symqp.systems import rotated_gradient

@@ -56,7 +56,7 @@ def _show(name: str, value: float, peer: float | None = None, label: str = "Bhat
 
 def _harmonic(cfg, fig):
     from symqp.data._hamiltonian import sample_hamiltonian
-    from symqp.decompose import fit_hamiltonian
+    from symqp.identify import fit_hamiltonian
     from symqp.systems import harmonic_oscillator
 
     s = harmonic_oscillator()
@@ -82,7 +82,7 @@ def _coef_err(c: dict, exact: dict) -> float:
 
 def _double_well(cfg, fig):
     from symqp.data._hamiltonian import sample_hamiltonian
-    from symqp.decompose import fit_hamiltonian
+    from symqp.identify import fit_hamiltonian
     from symqp.systems import double_well
 
     s = double_well()
@@ -106,7 +106,7 @@ def _double_well(cfg, fig):
 
 def _central(cfg, fig):
     from symqp.data._hamiltonian import angular_momentum_sq, radial_reduction, sample_hamiltonian
-    from symqp.decompose import fit_hamiltonian
+    from symqp.identify import fit_hamiltonian
     from symqp.systems import central_force
 
     s = central_force(dim=3)
@@ -135,7 +135,7 @@ def _central(cfg, fig):
 
 def _coulomb(cfg, fig):
     from symqp.data._hamiltonian import sample_hamiltonian
-    from symqp.decompose import fit_hamiltonian
+    from symqp.identify import fit_hamiltonian
     from symqp.systems import coulomb
 
     s = coulomb()

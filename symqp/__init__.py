@@ -61,11 +61,11 @@ _LAZY: dict[str, str] = {
     # result and the main entry point
     "Result": "symqp.result",
     "load_result": "symqp.result",
-    "fit": "symqp.result",
-    "compare": "symqp.result",
+    "fit": "symqp.identify",
+    "compare": "symqp.identify",
 }
 
-_SUBMODULES = {"systems", "data", "library", "backends", "decompose", "result", "analysis", "cli"}
+_SUBMODULES = {"systems", "data", "library", "backends", "decompose", "identify", "result", "analysis", "cli"}
 
 __all__ = sorted(
     [

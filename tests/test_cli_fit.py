@@ -9,7 +9,7 @@ import sympy as sp
 import symqp
 from symqp.cli import main
 from symqp.result import Result, coefficient_errors
-from symqp.result import _fit as fit_module
+from symqp.identify import _fit as fit_module
 
 from test_fit import G1, U1, SymbolicDecomposition, make_pairs
 
@@ -127,7 +127,7 @@ def test_model_dispatch(data_file, tmp_path, monkeypatch, model, fn):
         seen.update(path=path, **kw)
         return Result.from_expressions(["x", "y", "z"], x**2 / 2 + y**2 / 2 + z**2 / 2, model=model, backend="sr3")
 
-    monkeypatch.setattr(symqp.decompose, fn, fake, raising=False)
+    monkeypatch.setattr(symqp.identify, fn, fake, raising=False)
     out = tmp_path / "m.json"
     rc = main(["fit", str(data_file), "--library", "poly(2)", "--model", model, "--out", str(out), "--steps", "7"])
     assert rc == 0

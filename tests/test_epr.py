@@ -143,7 +143,7 @@ def test_landscape_rrmse_against_formula():
 
 # ---------------------------------------------------------------- pipeline
 def test_direct_route_recovers_toy(toy_data):
-    from symqp.decompose import fit_epr
+    from symqp.identify import fit_epr
     from symqp.decompose._epr import landscape_rrmse
 
     res = fit_epr(toy_data, library="poly(4)", route="direct")
@@ -161,7 +161,7 @@ def test_direct_route_recovers_toy(toy_data):
 
 
 def test_neural_route_ou(tmp_path):
-    from symqp.decompose import fit_epr
+    from symqp.identify import fit_epr
 
     x = np.random.default_rng(0).normal(size=(3000, 1)) * np.sqrt(0.5)
     path = tmp_path / "ou.npz"
@@ -193,7 +193,8 @@ def test_enhanced_training_lowers_fp_residual(toy_data):
 
 
 def test_bad_inputs(toy_data):
-    from symqp.decompose import EPRLandscape, fit_epr
+    from symqp.decompose import EPRLandscape
+    from symqp.identify import fit_epr
 
     with pytest.raises(DataError, match="unknown route"):
         fit_epr(toy_data, route="x")

@@ -6,8 +6,8 @@ import sympy as sp
 
 import symqp
 from symqp import BackendError, DataError, LibraryError, TrainingError
-from symqp.result import choose_tau
-from symqp.result._fit import _balanced_subsample
+from symqp.identify import choose_tau
+from symqp.identify._fit import _balanced_subsample
 
 x, y, z = sp.symbols("x y z")
 
@@ -271,7 +271,7 @@ def test_refinement_on_pairs_recovers_exact_coefficients_from_a_biased_decomposi
 
 
 def test_coefficients_in_library():
-    from symqp.result._refine import coefficients_in_library
+    from symqp.identify._refine import coefficients_in_library
 
     index = {sp.S.One: 0, x: 1, x**2 * y: 2}
     assert coefficients_in_library(3 - 0.5 * x**2 * y, index, 3).tolist() == [3.0, 0.0, -0.5]
@@ -283,7 +283,7 @@ def test_refinement_prunes_negligible_terms_of_a_dense_candidate():
     # drives the spurious coefficients to ~0 and backward elimination removes them
     from symqp.backends import Candidate, Fit
     from symqp.library import poly
-    from symqp.result._refine import refine_fit
+    from symqp.identify._refine import refine_fit
 
     a, b = sp.symbols("a b")
     dec = SymbolicDecomposition((a**2 + 2 * b**2) / 2, [-2 * b, a], (a, b))

@@ -172,7 +172,7 @@ def test_balance_weights_equalise_cells():
 
 # ---------------------------------------------------------------- regression
 def test_sparse_fit_picks_true_support():
-    from symqp.decompose._potential_utils import sparse_fit
+    from symqp.identify._potential import sparse_fit
 
     rng = np.random.default_rng(0)
     x = rng.uniform(-2, 2, 500)
@@ -189,7 +189,7 @@ def test_sparse_fit_picks_true_support():
 
 @pytest.mark.parametrize("loss, tol", [("forward", 5e-4), ("midpoint", 2e-5), ("trapezoid", 2e-5)])
 def test_direct_route_double_well(dw_data, loss, tol):
-    from symqp.decompose import fit_hamiltonian
+    from symqp.identify import fit_hamiltonian
 
     res = fit_hamiltonian(dw_data, library="poly(6)", loss=loss)
     assert res.model == "hamiltonian" and res.metrics["route"] == "direct"
@@ -207,7 +207,7 @@ def test_midpoint_beats_forward_on_coarse_steps():
     # h = 0.01: the forward loss (Bhat's eq. 3) evaluates the force off the step's centre;
     # the midpoint rule is about 3x closer here (measured 7.7e-4 vs 2.7e-3)
     data = sample_hamiltonian(DOUBLE_WELL, 6, 1000, 0.01, seed=2)
-    from symqp.decompose import fit_hamiltonian
+    from symqp.identify import fit_hamiltonian
 
     err = {}
     for loss in ("forward", "midpoint"):
@@ -217,7 +217,7 @@ def test_midpoint_beats_forward_on_coarse_steps():
 
 
 def test_neural_route_double_well(dw_data):
-    from symqp.decompose import fit_hamiltonian
+    from symqp.identify import fit_hamiltonian
 
     res = fit_hamiltonian(dw_data, library="poly(6)", route="neural", steps=300, polish_steps=60,
                           max_points=20000)
@@ -228,7 +228,7 @@ def test_neural_route_double_well(dw_data):
 
 
 def test_fit_from_file_and_result_roundtrip(tmp_path, dw_data):
-    from symqp.decompose import fit_hamiltonian
+    from symqp.identify import fit_hamiltonian
     from symqp.result import load_result
 
     path = tmp_path / "dw.npz"
@@ -243,7 +243,7 @@ def test_fit_from_file_and_result_roundtrip(tmp_path, dw_data):
 
 def test_central_force_reduced_order():
     from symqp.data._hamiltonian import angular_momentum_sq, radial_reduction
-    from symqp.decompose import fit_hamiltonian
+    from symqp.identify import fit_hamiltonian
 
     r = sp.Symbol("r")
     qs = sp.symbols("q1:4")
@@ -263,7 +263,7 @@ def test_central_force_reduced_order():
 
 
 def test_pair_distance_features_coulomb():
-    from symqp.decompose import fit_hamiltonian
+    from symqp.identify import fit_hamiltonian
 
     qs = sp.symbols("x1 y1 x2 y2")
     rr = sp.sqrt((qs[0] - qs[2]) ** 2 + (qs[1] - qs[3]) ** 2)
@@ -283,7 +283,7 @@ def test_pair_distance_features_coulomb():
 
 
 def test_route_and_backend_errors(dw_data):
-    from symqp.decompose import fit_hamiltonian
+    from symqp.identify import fit_hamiltonian
 
     with pytest.raises(DataError, match="unknown route"):
         fit_hamiltonian(dw_data, route="magic")

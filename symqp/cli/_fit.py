@@ -102,9 +102,9 @@ def run(args: argparse.Namespace) -> int:
                 steps=args.steps,
             )
         else:
-            from .. import decompose
+            from .. import identify
 
-            fn = decompose.fit_hamiltonian if args.model == "hamiltonian" else decompose.fit_epr
+            fn = identify.fit_hamiltonian if args.model == "hamiltonian" else identify.fit_epr
             backend = args.backend or "stlsq"
             result = fn(args.data, library=args.library, backend=backend, seed=args.seed, steps=args.steps)
     except SymqpError:

@@ -17,9 +17,7 @@ _LAZY = {
     "NeuralDecomposition": "._neural",
     "representative_subset": "._neural",
     "HamiltonianPotential": "._hamiltonian",
-    "fit_hamiltonian": "._hamiltonian",
     "EPRLandscape": "._epr",
-    "fit_epr": "._epr",
 }
 
 __all__ = sorted(_LAZY)

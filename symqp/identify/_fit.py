@@ -32,7 +32,7 @@ import numpy as np
 import sympy as sp
 
 from .._errors import BackendError, DataError, LibraryError, SymqpError, TrainingError, first_line
-from ._result import Result
+from ..result import Result
 
 __all__ = ["fit", "choose_tau", "prepare", "assemble", "refine_prepared", "Prepared"]
 
