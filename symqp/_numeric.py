@@ -12,20 +12,51 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.precedence import PRECEDENCE
 
-__all__ = ["numpy_function", "numpy_rows", "rk4_step", "euler_maruyama_step"]
+__all__ = ["numpy_function", "numpy_rows", "python_function", "rk4_step", "euler_maruyama_step"]
 
 RowsFn = Callable[[np.ndarray], np.ndarray]
+
+
+class _ProductPowerPrinter(NumPyPrinter):
+    """NumPy printer writing small integer powers as products (``x*x*x`` for ``x**3``).
+
+    ``numpy.power`` with a float exponent calls libm ``pow``, which is up to 20 times slower
+    than two multiplications and very slow for bases near 1 (measured: a 3-D cubic field
+    spent 90% of its sampling time in ``pow`` once trajectories settled near x = ±1).
+    """
+
+    def _print_Pow(self, expr, rational=False):  # printer hook
+        base, exp = expr.as_base_exp()
+        if exp.is_Integer and 2 <= abs(int(exp)) <= 8:
+            b = self.parenthesize(base, PRECEDENCE["Mul"], strict=True)
+            prod = "(" + "*".join([b] * abs(int(exp))) + ")"
+            return prod if exp > 0 else f"(1.0/{prod})"
+        return super()._print_Pow(expr, rational=rational)
+
+
+def _symbols(variables: Sequence[Any]) -> tuple[sp.Symbol, ...]:
+    return tuple(v if isinstance(v, sp.Symbol) else sp.Symbol(str(v)) for v in variables)
+
+
+def _lambdify(variables: Sequence[Any], exprs: Any) -> Callable[..., Any]:
+    """The one ``sympy.lambdify`` call into NumPy (product powers, common subexpressions)."""
+    printer = _ProductPowerPrinter({"fully_qualified_modules": False, "inline": True,
+                                    "allow_unknown_functions": True, "user_functions": {}})
+    return sp.lambdify(_symbols(variables), exprs, modules="numpy", cse=True, printer=printer)
 
 
 def numpy_function(exprs: Any, variables: Sequence[Any]) -> Callable[[np.ndarray], np.ndarray]:
     """A NumPy function of points ``X`` (shape (..., d)) from SymPy expression(s).
 
     ``exprs`` is one expression (result shape ``X.shape[:-1]``), a sequence of k expressions
-    (result ``X.shape[:-1] + (k,)``) or a SymPy matrix (evaluated at a single point ``x``
-    of shape (d,), result of the matrix's shape). Constants are broadcast, the result is a
-    new float64 array; evaluation happens with NumPy's floating-point warnings silenced
-    (a non-finite value is the caller's to check).
+    (result ``X.shape[:-1] + (k,)``) or a SymPy matrix of shape (r, c) (result
+    ``X.shape[:-1] + (r, c)``; a single point ``x`` of shape (d,) gives the (r, c) matrix).
+    Constants are broadcast, the result is a new float64 array; evaluation happens with
+    NumPy's floating-point warnings silenced (a non-finite value is the caller's to check).
+    Small integer powers are evaluated as products, which is faster than ``numpy.power``.
 
     Examples
     --------
@@ -37,18 +68,20 @@ def numpy_function(exprs: Any, variables: Sequence[Any]) -> Callable[[np.ndarray
     >>> numpy_function(sp.Matrix([[x, 0], [0, y]]), (x, y))(np.array([1.0, 2.0]))
     array([[1., 0.],
            [0., 2.]])
+    >>> numpy_function(sp.Matrix([[x, y]]), (x, y))(np.ones((4, 2))).shape
+    (4, 1, 2)
     """
-    syms = tuple(sp.Symbol(str(v)) if not isinstance(v, sp.Symbol) else v for v in variables)
     if isinstance(exprs, sp.MatrixBase):
-        fm = sp.lambdify(syms, exprs, modules="numpy")
+        shape = exprs.shape
+        entries = numpy_function(list(exprs), variables)
 
-        def matrix(x: np.ndarray) -> np.ndarray:
-            with np.errstate(all="ignore"):
-                return np.array(fm(*np.asarray(x, dtype=float)), dtype=float)
+        def matrix(X: np.ndarray) -> np.ndarray:
+            out = entries(X)
+            return out.reshape(out.shape[:-1] + shape)
 
         return matrix
     if isinstance(exprs, (list, tuple)):
-        fv = sp.lambdify(syms, list(exprs), modules="numpy")
+        fv = _lambdify(variables, list(exprs))
         k = len(exprs)
 
         def vector(X: np.ndarray) -> np.ndarray:
@@ -60,7 +93,7 @@ def numpy_function(exprs: Any, variables: Sequence[Any]) -> Callable[[np.ndarray
             return out
 
         return vector
-    fs = sp.lambdify(syms, exprs, modules="numpy")
+    fs = _lambdify(variables, exprs)
 
     def scalar(X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=float)
@@ -73,7 +106,10 @@ def numpy_function(exprs: Any, variables: Sequence[Any]) -> Callable[[np.ndarray
 
 
 def numpy_rows(exprs: Sequence[Any], variables: Sequence[Any]) -> RowsFn:
-    """``F(Y) -> (d, n)`` on variable-major states ``Y`` (d, n): the layout the integrators use.
+    """``F(Y) -> (m, n)`` on variable-major states ``Y`` (d, n): the layout the integrators use.
+
+    Each row of the result is written once from the rows of ``Y`` (no transposes), which is
+    what makes whole-ensemble integration cheap. Floating-point warnings are the caller's.
 
     Examples
     --------
@@ -82,12 +118,35 @@ def numpy_rows(exprs: Sequence[Any], variables: Sequence[Any]) -> RowsFn:
     array([[-1., -2.],
            [ 6.,  8.]])
     """
-    F = numpy_function(list(exprs), variables)
+    fn = _lambdify(variables, list(exprs))
+    m = len(exprs)
 
     def rows(Y: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(F(np.asarray(Y, dtype=float).T).T)
+        Y = np.asarray(Y, dtype=float)
+        out = np.empty((m,) + Y.shape[1:])
+        for k, comp in enumerate(fn(*Y)):
+            out[k] = comp  # broadcasting covers constant components
+        return out
 
     return rows
+
+
+def python_function(exprs: Any, variables: Sequence[Any]) -> Callable[..., Any]:
+    """``f(*values)`` on plain floats (``math`` module): one expression -> float, a list -> list.
+
+    For SciPy routines that call with one point at a time (``quad``, ``nquad``,
+    ``solve_ivp`` on one trajectory), where NumPy's per-call overhead would dominate.
+
+    Examples
+    --------
+    >>> x, y = sp.symbols("x y")
+    >>> python_function(sp.exp(x) * y, (x, y))(0.0, 3.0)
+    3.0
+    >>> python_function([x + y, x * y], (x, y))(2.0, 3.0)
+    [5.0, 6.0]
+    """
+    return sp.lambdify(_symbols(variables), list(exprs) if isinstance(exprs, tuple) else exprs,
+                       modules="math")
 
 
 def rk4_step(F: RowsFn, Y: np.ndarray, s: float) -> np.ndarray:
@@ -126,7 +185,8 @@ def euler_maruyama_step(
     array([[0.9, 0.9, 0.9],
            [0.9, 0.9, 0.9]])
     """
-    out = Y + dt * F(Y)
+    out = dt * F(Y)
+    out += Y
     if eps > 0:
         noise = rng.standard_normal(Y.shape)
         if B is not None:

@@ -15,6 +15,7 @@ import sympy as sp
 
 from .._errors import DataError
 from .._io import atomic_write
+from .._numeric import numpy_function
 
 __all__ = [
     "HamiltonianData",
@@ -170,15 +171,7 @@ def _force_function(system) -> tuple[callable, int]:
     V = getattr(system, "V", None)
     if not q or V is None:
         raise DataError("system must be a Hamiltonian system with q symbols and a potential V")
-    grads = [sp.diff(V, s) for s in q]
-    fn = sp.lambdify([q], [-g for g in grads], modules="numpy")
-    d = len(q)
-
-    def force(x: np.ndarray) -> np.ndarray:
-        cols = fn(tuple(x[:, k] for k in range(d)))
-        return np.stack([np.broadcast_to(np.asarray(c, dtype=np.float64), (x.shape[0],)) for c in cols], 1)
-
-    return force, d
+    return numpy_function([-sp.diff(V, s) for s in q], q), len(q)
 
 
 def sample_hamiltonian(

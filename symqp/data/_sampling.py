@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from .._errors import DataError
+from .._numeric import RowsFn, rk4_step
 from ._pairs import Pairs
 
 __all__ = ["sample_pairs"]
 
-RowsFn = Callable[[np.ndarray], np.ndarray]
 _SUBSTEPS = 5  # RK4 steps per pair interval h (App. B: step h/5)
 
 
@@ -50,20 +50,6 @@ def resolve_field(system: Any, box: object | None = None) -> tuple[RowsFn, np.nd
 
     b = sys_box if box is None else box
     return rows, (None if b is None else np.asarray(b, dtype=np.float64)), names, d
-
-
-def rk4_step(F: RowsFn, Y: np.ndarray, s: float) -> np.ndarray:
-    """One classical RK4 step of size ``s`` for ``Y' = F(Y)`` (in-place where it pays)."""
-    k1 = F(Y)
-    k2 = F(Y + (0.5 * s) * k1)
-    k1 += 2.0 * k2
-    k3 = F(Y + (0.5 * s) * k2)
-    k1 += 2.0 * k3
-    k4 = F(Y + s * k3)
-    k1 += k4
-    k1 *= s / 6.0
-    k1 += Y
-    return k1
 
 
 def _as_count(v: object, what: str) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import DataError
+from .._numeric import euler_maruyama_step
 from ._pairs import as_float_array
 from ._sampling import resolve_field
 
@@ -89,16 +90,11 @@ def simulate_sde(
     n_steps = int(n_steps)
     rng = np.random.default_rng(seed)
     Y = np.ascontiguousarray(X.T)
-    sigma = math.sqrt(eps * dt)
     records = [X.copy()] if record_every else None
     tick = max(1, n_steps // 100)
     with np.errstate(over="ignore", invalid="ignore"):
         for i in range(1, n_steps + 1):
-            drift = rows(Y)
-            drift *= dt
-            Y = Y + drift
-            if sigma > 0:
-                Y += sigma * rng.standard_normal(Y.shape)
+            Y = euler_maruyama_step(rows, Y, dt, eps, rng)
             if records is not None and i % record_every == 0:  # type: ignore[operator]
                 records.append(Y.T.copy())
             if progress is not None and (i % tick == 0 or i == n_steps):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._errors import DataError
+from .._numeric import euler_maruyama_step
 from .._io import atomic_write
 
 __all__ = ["StationaryData", "load_stationary", "sample_stationary", "save_stationary"]
@@ -169,11 +170,9 @@ def sample_stationary(
             raise DataError("give a box (d, 2) with low < high (or x0) for the starting points")
         x = rng.uniform(b[:, 0], b[:, 1], size=(n_samples, b.shape[0]))
     n_steps = int(np.ceil(t_burn / dt))
-    sig = np.sqrt(2.0 * D * dt)
-    # Hand-written loop: whole-ensemble NumPy steps (one f call per step for all chains).
     with np.errstate(over="ignore", invalid="ignore"):
-        for _ in range(n_steps):
-            x = x + dt * f(x) + sig * rng.standard_normal(x.shape)
+        for _ in range(n_steps):  # whole-ensemble steps: one f call per step for all chains
+            x = euler_maruyama_step(f, x, dt, 2.0 * D, rng)
     if not np.all(np.isfinite(x)):
         raise DataError("Euler–Maruyama diverged (NaN/Inf); use a smaller dt")
     return StationaryData(x, f(x), D, names)

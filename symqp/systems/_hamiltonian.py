@@ -11,7 +11,8 @@ import numpy as np
 import sympy as sp
 
 from .._errors import DataError
-from ._system import System, as_box, as_symbols, compile_rows, wrap_rows
+from .._numeric import numpy_rows
+from ._system import System, as_box, as_symbols, wrap_rows
 
 __all__ = ["HamiltonianSystem", "harmonic_oscillator", "double_well", "central_force", "coulomb"]
 
@@ -130,7 +131,7 @@ class HamiltonianSystem:
 
     @cached_property
     def _rows(self) -> Callable[[np.ndarray], np.ndarray]:
-        return compile_rows(self.variables, self.field)
+        return numpy_rows(self.field, self.variables)
 
     def f_numpy(self) -> Callable[[np.ndarray], np.ndarray]:
         """NumPy callable ``(n, 2 dof) -> (n, 2 dof)`` of Hamilton's equations."""

@@ -9,10 +9,9 @@ from functools import cached_property
 
 import numpy as np
 import sympy as sp
-from sympy.printing.numpy import NumPyPrinter
-from sympy.printing.precedence import PRECEDENCE
 
 from .._errors import DataError, ParseError
+from .._numeric import numpy_rows
 from .._parse import parse_expr_safe
 
 __all__ = ["System", "from_expressions", "from_strings"]
@@ -83,39 +82,6 @@ def as_symbols(variables: Sequence[sp.Symbol | str] | str, what: str = "variable
     if len(set(names)) != len(names):
         raise DataError(f"{what} contains duplicate names: {names}")
     return tuple(out)
-
-
-class _ProductPowerPrinter(NumPyPrinter):
-    """NumPy printer writing small integer powers as products (``x*x*x`` for ``x**3``).
-
-    ``numpy.power`` with a float exponent calls libm ``pow``, which is up to 20 times slower
-    than two multiplications and very slow for bases near 1 (measured: a 3-D cubic field
-    spent 90% of its sampling time in ``pow`` once trajectories settled near x = ±1).
-    """
-
-    def _print_Pow(self, expr, rational=False):  # printer hook
-        base, exp = expr.as_base_exp()
-        if exp.is_Integer and 2 <= abs(int(exp)) <= 8:
-            b = self.parenthesize(base, PRECEDENCE["Mul"], strict=True)
-            prod = "(" + "*".join([b] * abs(int(exp))) + ")"
-            return prod if exp > 0 else f"(1.0/{prod})"
-        return super()._print_Pow(expr, rational=rational)
-
-
-def compile_rows(variables: Sequence[sp.Symbol], exprs: Sequence[sp.Expr]) -> Callable[[np.ndarray], np.ndarray]:
-    """NumPy callable ``Y (d, n) -> F (m, n)`` for the expressions (row layout, contiguous)."""
-    printer = _ProductPowerPrinter({"fully_qualified_modules": False, "inline": True,
-                                    "allow_unknown_functions": True, "user_functions": {}})
-    fn = sp.lambdify(list(variables), list(exprs), modules="numpy", cse=True, printer=printer)
-    m = len(exprs)
-
-    def rows(Y: np.ndarray) -> np.ndarray:
-        out = np.empty((m, Y.shape[1]), dtype=np.float64)
-        for k, comp in enumerate(fn(*Y)):
-            out[k] = comp  # broadcasting covers constant components
-        return out
-
-    return rows
 
 
 def wrap_rows(rows: Callable[[np.ndarray], np.ndarray], d: int, name: str) -> Callable[[np.ndarray], np.ndarray]:
@@ -245,7 +211,7 @@ class System:
 
     @cached_property
     def _rows(self) -> Callable[[np.ndarray], np.ndarray]:
-        return compile_rows(self.variables, self.field)
+        return numpy_rows(self.field, self.variables)
 
     def f_numpy(self) -> Callable[[np.ndarray], np.ndarray]:
         """NumPy callable ``X (n, d) -> f(X) (n, d)`` float64 (lambdified once per system)."""
