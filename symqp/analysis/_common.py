@@ -15,9 +15,10 @@ import numpy as np
 import sympy as sp
 
 from .._errors import AnalysisError
+from .._numeric import numpy_function
 from .._parse import parse_expr_safe
 
-__all__ = ["Model", "as_model", "check_box", "check_eps", "numpy_field", "numpy_scalar"]
+__all__ = ["Model", "as_model", "check_box", "check_eps", "numpy_field"]
 
 
 @dataclass(frozen=True)
@@ -159,35 +160,7 @@ def check_box(box: Any, d: int) -> np.ndarray:
 
 
 def numpy_field(model: Model):
-    """Return ``F(X) -> (n, d)`` evaluating f on an (n, d) array (lambdified NumPy)."""
+    """Return ``F(X) -> (n, d)`` evaluating f on an (n, d) array (see :func:`numpy_function`)."""
     if model.f is None:
         raise AnalysisError("this analysis needs the vector field f, which is missing")
-    fn = sp.lambdify(model.variables, list(model.f), modules="numpy")
-
-    def F(X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=float)
-        cols = fn(*X.T)
-        return np.stack([np.broadcast_to(np.asarray(c, dtype=float), X.shape[:-1]) for c in cols], axis=-1)
-
-    return F
-
-
-def numpy_scalar(expr: sp.Expr, variables: Sequence[sp.Symbol]):
-    """Return ``u(X) -> (n,)`` evaluating a scalar expression on an (n, d) array."""
-    fn = sp.lambdify(tuple(variables), expr, modules="numpy")
-
-    def u(X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=float)
-        return np.broadcast_to(np.asarray(fn(*X.T), dtype=float), X.shape[:-1]).copy()
-
-    return u
-
-
-def numpy_matrix(exprs: sp.Matrix, variables: Sequence[sp.Symbol]):
-    """Return ``M(x) -> (r, c)`` for a symbolic matrix at one point x (d,)."""
-    fn = sp.lambdify(tuple(variables), exprs, modules="numpy")
-
-    def M(x: np.ndarray) -> np.ndarray:
-        return np.asarray(fn(*np.asarray(x, dtype=float)), dtype=float)
-
-    return M
+    return numpy_function(model.f, model.variables)

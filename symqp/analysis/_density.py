@@ -16,7 +16,8 @@ import sympy as sp
 from scipy import integrate, special, stats
 
 from .._errors import AnalysisError
-from ._common import as_model, check_box, check_eps, numpy_field, numpy_scalar
+from .._numeric import euler_maruyama_step, numpy_function, python_function
+from ._common import as_model, check_box, check_eps, numpy_field
 
 __all__ = [
     "PartitionFunction",
@@ -122,7 +123,7 @@ def _finite_interval(uf, eps: float, center: float, umin: float, span: float) ->
 def _log_factor_quad(u: sp.Expr, x: sp.Symbol, eps: float, lim: tuple[float, float] | None,
                      span: float) -> tuple[float, float]:
     """log of int exp(-u/eps) by adaptive quadrature; returns (log value, relative error)."""
-    uf = numpy_scalar(u, [x])
+    uf = numpy_function(u, [x])
     lo_g, hi_g = (lim if lim is not None else (-10 * span, 10 * span))
     grid = np.linspace(lo_g, hi_g, 4001)
     with np.errstate(all="ignore"):
@@ -153,15 +154,15 @@ def _laplace_qmc(model, eps: float, box: np.ndarray, m: int, reps: int, seed: in
 
     U = model.U
     syms = model.variables
-    Uf = numpy_scalar(U, syms)
+    Uf = numpy_function(U, syms)
     grad = [-sp.diff(U, v) for v in syms]
     comps = []
     try:
         pts = stationary_points(U, grad, syms, box=box, n_starts=128, seed=seed)
-        H = sp.lambdify(syms, sp.hessian(U, syms), "numpy")
+        H = numpy_function(sp.hessian(U, syms), syms)
         for p in pts:
             if p.hessian_kind == "min":
-                h = np.asarray(H(*p.x), float)
+                h = H(p.x)
                 comps.append((p.x, np.linalg.inv(h) * eps * 2.0, p.U))
     except AnalysisError:
         pass
@@ -289,9 +290,9 @@ def partition_function(
     if bx is None:
         raise AnalysisError("U couples the variables: give a box to integrate Z_eps over")
     if method == "nquad" or (method == "auto" and model.d <= 2):
-        Uf = sp.lambdify(syms, model.U, "math")
+        Uf = python_function(model.U, syms)
         grid = np.stack(np.meshgrid(*[np.linspace(lo, hi, 41) for lo, hi in bx], indexing="ij"), -1)
-        umin = float(np.min(numpy_scalar(model.U, syms)(grid.reshape(-1, model.d))))
+        umin = float(np.min(numpy_function(model.U, syms)(grid.reshape(-1, model.d))))
         val, err = integrate.nquad(
             lambda *a: np.exp(-(Uf(*a) - umin) / e), [tuple(r) for r in bx],
             opts={"limit": 200, "epsrel": 1e-9, "epsabs": 0.0},
@@ -320,7 +321,7 @@ def invariant_density(obj: Any, variables: Sequence[Any] | None = None, *, eps: 
     model = as_model(obj, None, variables, need_U=True)
     if Z is None:
         Z = partition_function(obj, variables, eps=e, box=box)
-    Uf = numpy_scalar(model.U, model.variables)
+    Uf = numpy_function(model.U, model.variables)
     logz = Z.log_value
 
     def p(X):
@@ -338,10 +339,9 @@ def euler_maruyama(F, x0: np.ndarray, *, eps: float, dt: float, n_steps: int, se
     """
     rng = np.random.default_rng(seed)
     X = np.array(x0, float, copy=True)
-    sq = np.sqrt(eps * dt)
     out = []
     for k in range(n_steps):
-        X = X + F(X) * dt + sq * rng.standard_normal(X.shape)
+        X = euler_maruyama_step(F, X, dt, eps, rng)
         if box is not None:
             lo, hi = box[:, 0], box[:, 1]
             X = np.where(X < lo, 2 * lo - X, X)
@@ -413,7 +413,7 @@ def density_check(
     sep = separate(model.U, model.variables)
     if sep is not None:
         u = sep[1][v]
-        uf = numpy_scalar(u, [v])
+        uf = numpy_function(u, [v])
         fine = np.linspace(lo, hi, 20 * bins + 1)
         w = np.exp(-(uf(fine[:, None]) - np.min(uf(fine[:, None]))) / e)
     else:
@@ -422,7 +422,7 @@ def density_check(
         n_f = 20 * bins + 1
         axes = [np.linspace(bx[i, 0], bx[i, 1], n_f if i == axis else 121) for i in range(model.d)]
         G = np.stack(np.meshgrid(*axes, indexing="ij"), -1)
-        uu = numpy_scalar(model.U, model.variables)(G.reshape(-1, model.d)).reshape(G.shape[:-1])
+        uu = numpy_function(model.U, model.variables)(G.reshape(-1, model.d)).reshape(G.shape[:-1])
         dens = np.exp(-(uu - uu.min()) / e)
         for i in reversed(range(model.d)):
             if i != axis:

@@ -25,6 +25,7 @@ import numpy as np
 import sympy as sp
 
 from .._errors import AnalysisError
+from .._numeric import euler_maruyama_step
 from ._common import as_model, check_eps, numpy_field
 
 __all__ = ["ExitTimeEstimate", "arrhenius_rate", "exit_time_estimate", "exit_times_mc"]
@@ -163,10 +164,9 @@ def exit_times_mc(
         X = np.tile(a, (n_paths, 1))
         T = np.full(n_paths, np.nan)
         idx = np.arange(n_paths)
-        sq = np.sqrt(e * dt)
         with np.errstate(all="ignore"):
             for k in range(n_steps):
-                X = X + F(X) * dt + sq * rng.standard_normal(X.shape)
+                X = euler_maruyama_step(F, X, dt, e, rng)
                 hit = np.sum((X - b) ** 2, axis=1) < r * r
                 if hit.any():
                     T[idx[hit]] = (k + 1) * dt

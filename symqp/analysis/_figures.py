@@ -18,7 +18,9 @@ import sympy as sp
 
 from .._errors import AnalysisError
 from .._io import atomic_write
-from ._common import Model, as_model, check_box, check_eps, numpy_field, numpy_scalar
+from .._numeric import numpy_function
+from ..result._result import round_floats
+from ._common import Model, as_model, check_box, check_eps, numpy_field
 
 __all__ = [
     "plot_densities",
@@ -324,7 +326,7 @@ def plot_potentials(
     for title, kind, item in grids:
         if kind == "expr":
             with np.errstate(all="ignore"):
-                Z = numpy_scalar(item.U, item.variables)(P).reshape(XX.shape)
+                Z = numpy_function(item.U, item.variables)(P).reshape(XX.shape)
             Zs.append((title, xs, ys, Z))
         elif kind == "call":
             with np.errstate(all="ignore"):
@@ -427,7 +429,7 @@ def _marginal(model: Model, bx: np.ndarray, axis: int, eps: float, n: int):
     sep = separate(model.U, model.variables)
     if sep is not None:
         with np.errstate(all="ignore"):
-            u = numpy_scalar(sep[1][v], [v])(xs[:, None])
+            u = numpy_function(sep[1][v], [v])(xs[:, None])
         w = np.exp(-(u - np.min(u)) / eps)
     else:
         if model.d > 3:
@@ -435,7 +437,7 @@ def _marginal(model: Model, bx: np.ndarray, axis: int, eps: float, n: int):
         axes = [xs if i == axis else np.linspace(bx[i, 0], bx[i, 1], 81) for i in range(model.d)]
         G = np.stack(np.meshgrid(*axes, indexing="ij"), -1)
         with np.errstate(all="ignore"):
-            uu = numpy_scalar(model.U, model.variables)(G.reshape(-1, model.d)).reshape(G.shape[:-1])
+            uu = numpy_function(model.U, model.variables)(G.reshape(-1, model.d)).reshape(G.shape[:-1])
         w = np.exp(-(uu - np.nanmin(uu)) / eps)
         for i in reversed(range(model.d)):
             if i != axis:
@@ -508,11 +510,6 @@ def _front_list(obj: Any) -> list:
     return items
 
 
-def _round_floats(expr: sp.Expr, digits: int) -> sp.Expr:
-    repl = {f: sp.Float(float(f"{float(f):.{digits}g}"), digits) for f in expr.atoms(sp.Float)}
-    return expr.xreplace(repl)
-
-
 def render_formula(expr: Any, *, label: str = "U", path: Any = None, digits: int = 4,
                    fontsize: int = 14, dpi: int = DPI):
     """Render ``label = expr`` with matplotlib's mathtext (plain text if mathtext fails).
@@ -529,7 +526,7 @@ def render_formula(expr: Any, *, label: str = "U", path: Any = None, digits: int
     '$U = x^{4} - 2 x^{2} + 1$'
     """
     e = sp.sympify(expr) if not isinstance(expr, sp.Basic) else expr
-    e = _round_floats(e, digits)
+    e = round_floats(e, digits)
     terms = sp.Add.make_args(e) if isinstance(e, sp.Add) else (e,)
     per_line = 6
     if len(terms) > per_line:

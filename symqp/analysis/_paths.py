@@ -22,6 +22,7 @@ import sympy as sp
 from scipy import optimize
 
 from .._errors import AnalysisError
+from .._numeric import numpy_function
 from ._common import as_model, numpy_field
 
 __all__ = ["MinimumActionPath", "geometric_action", "minimum_action_path"]
@@ -43,20 +44,8 @@ class MinimumActionPath:
 
 
 def _jacobian_batch(model):
-    J = sp.Matrix(model.f).jacobian(model.variables)
-    fns = [[sp.lambdify(model.variables, J[i, j], "numpy") for j in range(model.d)]
-           for i in range(model.d)]
-
-    def Jb(X):  # (n, d) -> (n, d, d)
-        n = X.shape[0]
-        out = np.empty((n, model.d, model.d))
-        cols = X.T
-        for i in range(model.d):
-            for j in range(model.d):
-                out[:, i, j] = np.broadcast_to(np.asarray(fns[i][j](*cols), float), (n,))
-        return out
-
-    return Jb
+    """``J(X) -> (n, d, d)``: the Jacobian of f at every row of X."""
+    return numpy_function(sp.Matrix(model.f).jacobian(model.variables), model.variables)
 
 
 def _action_and_grad(phi: np.ndarray, F, Jb, want_grad: bool = True, tiny: float = 1e-300):

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import AnalysisError
+from .._numeric import rk4_step
 from ._common import Model, as_model, check_box, numpy_field
 
 __all__ = ["PredictionError", "prediction_error", "rk4_trajectories"]
@@ -46,11 +47,7 @@ def rk4_trajectories(F, x0: np.ndarray, *, t_final: float, dt: float) -> np.ndar
     out[0] = x
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(n_t):
-            k1 = F(x)
-            k2 = F(x + 0.5 * dt * k1)
-            k3 = F(x + 0.5 * dt * k2)
-            k4 = F(x + dt * k3)
-            x = x + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+            x = rk4_step(F, x, dt)
             out[k + 1] = x
     return out
 

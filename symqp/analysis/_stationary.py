@@ -14,7 +14,8 @@ import sympy as sp
 from scipy import integrate, optimize
 
 from .._errors import AnalysisError
-from ._common import Model, as_model, check_box, numpy_field, numpy_matrix
+from .._numeric import numpy_function, rk4_step
+from ._common import Model, as_model, check_box, numpy_field
 
 __all__ = ["Barrier", "StationaryPoint", "barriers", "integrate_flow", "stationary_points"]
 
@@ -127,7 +128,7 @@ def _exact_roots(model: Model, timeout: float, max_bezout: int) -> list[np.ndarr
 
 def _numeric_roots(model: Model, box: np.ndarray, n_starts: int, seed: int) -> list[np.ndarray]:
     F = numpy_field(model)
-    J = numpy_matrix(sp.Matrix(model.f).jacobian(model.variables), model.variables)
+    J = numpy_function(sp.Matrix(model.f).jacobian(model.variables), model.variables)
     rng = np.random.default_rng(seed)
     from scipy.stats import qmc
 
@@ -268,13 +269,12 @@ def stationary_points(
             + " x ".join(f"[{lo:g}, {hi:g}]" for lo, hi in box)
             + " contains no stationary point of f"
         )
-    Jf = numpy_matrix(sp.Matrix(model.f).jacobian(model.variables), model.variables)
+    Jf = numpy_function(sp.Matrix(model.f).jacobian(model.variables), model.variables)
     HU = Uf = None
     if model.U is not None:
-        HU = numpy_matrix(sp.hessian(model.U, model.variables), model.variables)
-        Uf = sp.lambdify(model.variables, model.U, "numpy")
-        Uf_ = Uf
-        Uf = lambda x: float(Uf_(*x))
+        HU = numpy_function(sp.hessian(model.U, model.variables), model.variables)
+        U_at = numpy_function(model.U, model.variables)
+        Uf = lambda x: float(U_at(x))
     out = [_classify(model, p, Jf, HU, Uf, is_exact, tol) for p in inside]
     out.sort(key=lambda s: ((s.U if s.U is not None else 0.0), s.index, tuple(s.x)))
     return out
@@ -290,12 +290,7 @@ def integrate_flow(F, x0: np.ndarray, *, dt: float, t_max: float, stop=None) -> 
     n = int(np.ceil(t_max / dt))
     with np.errstate(all="ignore"):
         for _ in range(n):
-            Y = X[active]
-            k1 = F(Y)
-            k2 = F(Y + 0.5 * dt * k1)
-            k3 = F(Y + 0.5 * dt * k2)
-            k4 = F(Y + dt * k3)
-            X[active] = Y + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+            X[active] = rk4_step(F, X[active], dt)
             if stop is not None:
                 active &= ~stop(X)
             active &= np.all(np.isfinite(X), axis=1)
@@ -339,7 +334,7 @@ def barriers(
         box = model.box
     scale = 1.0 if box is None else float(np.max(np.asarray(box, float)[:, 1] - np.asarray(box, float)[:, 0]))
     F = numpy_field(model)
-    Jf = numpy_matrix(sp.Matrix(model.f).jacobian(model.variables), model.variables)
+    Jf = numpy_function(sp.Matrix(model.f).jacobian(model.variables), model.variables)
     stable = [i for i, p in enumerate(points) if p.is_stable]
     out: list[Barrier] = []
     if not stable:
@@ -427,7 +422,7 @@ def time_scales(
     if box is None:
         raise AnalysisError("no box given to estimate the time scales of f")
     bx = check_box(box, model.d)
-    J = numpy_matrix(sp.Matrix(model.f).jacobian(model.variables), model.variables)
+    J = numpy_function(sp.Matrix(model.f).jacobian(model.variables), model.variables)
     rng = np.random.default_rng(seed)
     X = bx[:, 0] + rng.random((n_samples, model.d)) * (bx[:, 1] - bx[:, 0])
     with np.errstate(all="ignore"):

@@ -20,8 +20,9 @@ import numpy as np
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
-from .._errors import ParseError, ResultFormatError
+from .._errors import DataError, ParseError, ResultFormatError
 from .._io import atomic_write
+from .._numeric import numpy_function
 from .._parse import parse_expr_safe
 
 __all__ = ["Result", "load_result", "expr_to_str", "SCHEMA", "MODELS"]
@@ -74,8 +75,17 @@ def _as_expr(value: Any, names: Sequence[str], what: str) -> sp.Expr:
         raise ResultFormatError(f"{what} must be a SymPy expression, a number or a formula string") from None
 
 
-def _round_floats(expr: sp.Expr, digits: int = 4) -> sp.Expr:
-    """Round every Float of ``expr`` to ``digits`` significant digits (display only)."""
+def round_floats(expr: sp.Expr, digits: int = 4) -> sp.Expr:
+    """Round every Float of ``expr`` to ``digits`` significant digits (display only).
+
+    Non-finite floats are kept as they are.
+
+    Examples
+    --------
+    >>> x = sp.Symbol("x")
+    >>> round_floats(sp.Float(0.123456789) * x + 2, 3)
+    0.123*x + 2
+    """
     floats = expr.atoms(sp.Float)
     if not floats:
         return expr
@@ -202,12 +212,7 @@ class Result:
         """Number of variables."""
         return len(self.variables)
 
-    def _lambdify(self, exprs: Any) -> Callable[..., Any]:
-        return sp.lambdify(self.symbols, exprs, modules="numpy")
-
     def _as_points(self, X: Any) -> np.ndarray:
-        from .._errors import DataError
-
         X = np.asarray(X, dtype=float)
         if X.ndim == 1 and X.shape[0] == self.d:
             X = X[None, :]
@@ -225,41 +230,26 @@ class Result:
         >>> r.U_numpy(np.array([[2.0]]))
         array([4.])
         """
-        fn = self._lambdify(self.U)
+        return self._numpy(self.U)
 
-        def U(X: Any) -> np.ndarray:
-            X = self._as_points(X)
-            return np.broadcast_to(np.asarray(fn(*X.T), dtype=float), (X.shape[0],)).copy()
-
-        return U
-
-    def _vector_numpy(self, exprs: Sequence[sp.Expr]) -> Callable[[np.ndarray], np.ndarray]:
-        fns = [self._lambdify(e) for e in exprs]
-
-        def F(X: Any) -> np.ndarray:
-            X = self._as_points(X)
-            out = np.empty_like(X)
-            cols = X.T
-            for k, fn in enumerate(fns):
-                out[:, k] = fn(*cols)
-            return out
-
-        return F
+    def _numpy(self, exprs: Any) -> Callable[[np.ndarray], np.ndarray]:
+        fn = numpy_function(exprs, self.variables)
+        return lambda X: fn(self._as_points(X))
 
     @property
     def f_numpy(self) -> Callable[[np.ndarray], np.ndarray]:
         """NumPy callable ``(n, d) -> (n, d)`` evaluating f = -grad V + g."""
-        return self._vector_numpy(self.f)
+        return self._numpy(self.f)
 
     @property
     def grad_V_numpy(self) -> Callable[[np.ndarray], np.ndarray]:
         """NumPy callable ``(n, d) -> (n, d)`` evaluating grad V."""
-        return self._vector_numpy(self.grad_V)
+        return self._numpy(self.grad_V)
 
     @property
     def g_numpy(self) -> Callable[[np.ndarray], np.ndarray]:
         """NumPy callable ``(n, d) -> (n, d)`` evaluating g."""
-        return self._vector_numpy(self.g)
+        return self._numpy(self.g)
 
     def latex(self) -> dict[str, Any]:
         """LaTeX of U, grad V and g: ``{"U": str, "grad_V": [str], "g": [str]}``.
@@ -287,10 +277,10 @@ class Result:
         ...
         """
         names = ", ".join(self.variables)
-        lines = [f"U({names}) = {_round_floats(self.U, digits)}"]
+        lines = [f"U({names}) = {round_floats(self.U, digits)}"]
         for label, exprs in (("grad V", self.grad_V), ("g", self.g)):
             for name, e in zip(self.variables, exprs):
-                lines.append(f"  {label}[{name}] = {_round_floats(e, digits)}")
+                lines.append(f"  {label}[{name}] = {round_floats(e, digits)}")
         head = []
         if self.model != "orthogonal":
             head.append(f"model {self.model}")
