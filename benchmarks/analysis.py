@@ -110,17 +110,14 @@ def _dijkstra(f_np, box, N, K, a):
 
 
 def _mesh_figures(quick: bool) -> dict[str, float]:
+    from symqp._numeric import numpy_function
     from symqp.analysis import mesh_quasipotential
 
     x, y = sp.symbols("x y")
     a = 3
     f = [-2 * x - a * y, 2 * a * x - y]
     box = [[-1.0, 1.0], [-1.0, 1.0]]
-    f_np = sp.lambdify((x, y), f, "numpy")
-
-    def F(P):
-        return np.stack(f_np(P[:, 0], P[:, 1]), 1)
-
+    F = numpy_function(f, (x, y))
     sizes = [51, 101, 200] if quick else [101, 201, 401, 1000]
     peer_sizes = [51, 101] if quick else [101, 201]
     out: dict[str, float] = {}

@@ -26,10 +26,11 @@ import numpy as np
 
 
 def _reference(system, x0: np.ndarray, n_pairs: int, h: float, dt: float) -> tuple[np.ndarray, np.ndarray, float]:
-    import sympy as sp
     from scipy.integrate import solve_ivp
 
-    fn = sp.lambdify(list(system.variables), list(system.field), modules="math")
+    from symqp._numeric import python_function
+
+    fn = python_function(list(system.field), system.variables)
 
     def rhs(_t: float, y: np.ndarray) -> list[float]:
         return fn(*y)
