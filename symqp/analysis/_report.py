@@ -13,6 +13,7 @@ import numpy as np
 
 from .._errors import AnalysisError
 from .._io import atomic_write
+from ..data._pairs import default_names
 from ._common import Model, as_model, check_box, check_eps
 
 __all__ = ["format_summary", "summarize", "write_report"]
@@ -152,7 +153,7 @@ def format_summary(summary: dict[str, Any], names: Sequence[str] = ()) -> str:
     """Plain-text rendering of :func:`summarize` output (what ``symqp analyze`` prints)."""
     lines = []
     bx = summary["box"]
-    nm = list(names) or [f"x{i}" for i in range(len(bx))]
+    nm = list(names) or default_names(len(bx))
     lines.append("region: " + " x ".join(f"{n} in [{lo:g}, {hi:g}]" for n, (lo, hi) in zip(nm, bx)))
     lines.append("stationary points:")
     for p in summary["points"]:

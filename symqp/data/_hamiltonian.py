@@ -16,6 +16,7 @@ import sympy as sp
 from .._errors import DataError
 from .._io import atomic_write
 from .._numeric import numpy_function
+from ._pairs import as_names
 
 __all__ = [
     "HamiltonianData",
@@ -25,17 +26,6 @@ __all__ = [
     "sample_hamiltonian",
     "save_hamiltonian",
 ]
-
-
-def _as_names(names: Sequence[str] | None, d: int) -> tuple[str, ...]:
-    if names is None:
-        return tuple(f"q{k + 1}" for k in range(d)) if d > 1 else ("q",)
-    names = tuple(str(n) for n in names)
-    if len(names) != d:
-        raise DataError(f"got {len(names)} names for {d} coordinates")
-    if len(set(names)) != d or not all(n.isidentifier() for n in names):
-        raise DataError(f"names must be distinct identifiers, got {names}")
-    return names
 
 
 @dataclass(frozen=True)
@@ -101,7 +91,7 @@ class HamiltonianData:
         object.__setattr__(self, "p", p)
         object.__setattr__(self, "h", h)
         object.__setattr__(self, "mass", mass)
-        object.__setattr__(self, "names", _as_names(self.names, d))
+        object.__setattr__(self, "names", as_names(self.names, d, "q"))
 
     @property
     def d(self) -> int:

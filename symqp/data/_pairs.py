@@ -45,10 +45,21 @@ def as_step(h: object, what: str = "h") -> float:
     return value
 
 
-def as_names(names: Sequence[str] | str | None, d: int) -> tuple[str, ...]:
-    """Variable names: ``x1..xd`` by default; distinct identifiers, exactly d of them."""
+def default_names(d: int, letter: str = "x") -> tuple[str, ...]:
+    """The names given to unnamed variables: ``x`` for one, ``x1 .. xd`` for several.
+
+    Examples
+    --------
+    >>> default_names(1), default_names(3), default_names(2, "q")
+    (('x',), ('x1', 'x2', 'x3'), ('q1', 'q2'))
+    """
+    return (letter,) if d == 1 else tuple(f"{letter}{k + 1}" for k in range(d))
+
+
+def as_names(names: Sequence[str] | str | None, d: int, letter: str = "x") -> tuple[str, ...]:
+    """Variable names: :func:`default_names` when None; distinct identifiers, exactly d of them."""
     if names is None:
-        return tuple(f"x{k + 1}" for k in range(d))
+        return default_names(d, letter)
     if isinstance(names, str):
         names = names.replace(",", " ").split()
     try:
@@ -76,7 +87,7 @@ class Pairs:
     h : float
         The time between the two snapshots of a pair (> 0).
     names : sequence of str, optional
-        Variable names (default ``x1 .. xd``).
+        Variable names (default ``x1 .. xd``, ``x`` when d = 1).
     traj : array_like of int, shape (n,), optional
         Trajectory id of each pair (used by :meth:`split`).
 

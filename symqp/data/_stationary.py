@@ -14,6 +14,7 @@ import numpy as np
 
 from .._errors import DataError
 from .._numeric import euler_maruyama_step
+from ._pairs import as_names
 from .._io import atomic_write
 
 __all__ = ["StationaryData", "load_stationary", "sample_stationary", "save_stationary"]
@@ -53,12 +54,7 @@ class StationaryData:
             raise DataError(f"D must be a number, got {self.D!r}") from None
         if not np.isfinite(D) or D <= 0:
             raise DataError(f"the diffusion coefficient D must be positive and finite, got {D}")
-        if self.names is None:
-            names = tuple(f"x{k + 1}" for k in range(d)) if d > 1 else ("x",)
-        else:
-            names = tuple(str(s) for s in self.names)
-            if len(names) != d or len(set(names)) != d or not all(s.isidentifier() for s in names):
-                raise DataError(f"names must be {d} distinct identifiers, got {names}")
+        names = as_names(self.names, d)
         object.__setattr__(self, "x", x)
         object.__setattr__(self, "f", f)
         object.__setattr__(self, "D", D)
