@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from functools import cached_property
 
 import numpy as np
 import sympy as sp
 
 from .._errors import DataError
-from .._numeric import numpy_rows
-from ._system import System, as_box, as_symbols, wrap_rows
+from ._system import FlowViews, System, as_box, as_symbols
 
 __all__ = ["HamiltonianSystem", "harmonic_oscillator", "double_well", "central_force", "coulomb"]
 
 
 @dataclass(frozen=True, eq=False)
-class HamiltonianSystem:
+class HamiltonianSystem(FlowViews):
     """A classical separable Hamiltonian system in canonical coordinates (q, p).
 
     Hamilton's equations are ``q' = M⁻¹p``, ``p' = -∇V(q)`` with a diagonal mass matrix.
@@ -110,10 +107,6 @@ class HamiltonianSystem:
         return self.q + self.p
 
     @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(str(v) for v in self.variables)
-
-    @property
     def _inv_mass(self) -> tuple[sp.Expr, ...]:
         return tuple(sp.Integer(1) / sp.nsimplify(float(m), rational=True) for m in self.mass)
 
@@ -128,14 +121,6 @@ class HamiltonianSystem:
         """Hamilton's equations ``(∂H/∂p, -∂H/∂q)``."""
         H = self.H
         return tuple(sp.diff(H, pk) for pk in self.p) + tuple(-sp.diff(H, qk) for qk in self.q)
-
-    @cached_property
-    def _rows(self) -> Callable[[np.ndarray], np.ndarray]:
-        return numpy_rows(self.field, self.variables)
-
-    def f_numpy(self) -> Callable[[np.ndarray], np.ndarray]:
-        """NumPy callable ``(n, 2 dof) -> (n, 2 dof)`` of Hamilton's equations."""
-        return wrap_rows(self._rows, self.d, self.name)
 
     def as_system(self) -> System:
         """The (q, p) flow as a plain :class:`System` (U is None: the flow is conservative)."""

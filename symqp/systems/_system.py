@@ -84,21 +84,38 @@ def as_symbols(variables: Sequence[sp.Symbol | str] | str, what: str = "variable
     return tuple(out)
 
 
-def wrap_rows(rows: Callable[[np.ndarray], np.ndarray], d: int, name: str) -> Callable[[np.ndarray], np.ndarray]:
-    """Turn a row-layout callable into the public ``(n, d) -> (n, d)`` one, with input checks."""
+class FlowViews:
+    """Names and the NumPy view of ``field`` for :class:`System` and ``HamiltonianSystem``.
 
-    def f(X: np.ndarray) -> np.ndarray:
-        try:
-            arr = np.asarray(X, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise DataError(f"{name}: input must be a numeric array of shape (n, {d})") from None
-        if arr.ndim == 1 and arr.shape[0] == d:
-            arr = arr.reshape(1, d)
-        if arr.ndim != 2 or arr.shape[1] != d:
-            raise DataError(f"{name}: input must have shape (n, {d}), got {arr.shape}")
-        return np.ascontiguousarray(rows(np.ascontiguousarray(arr.T)).T)
+    Needs ``name``, ``variables``, ``field`` and ``d`` on the class that uses it.
+    """
 
-    return f
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Variable names as strings."""
+        return tuple(str(v) for v in self.variables)
+
+    @cached_property
+    def _rows(self) -> Callable[[np.ndarray], np.ndarray]:
+        """The field on variable-major states ``(d, n) -> (d, n)`` (what the integrators use)."""
+        return numpy_rows(self.field, self.variables)
+
+    def f_numpy(self) -> Callable[[np.ndarray], np.ndarray]:
+        """NumPy callable ``X (n, d) -> f(X) (n, d)`` float64 (lambdified once per system)."""
+        rows, d, name = self._rows, self.d, self.name
+
+        def f(X: np.ndarray) -> np.ndarray:
+            try:
+                arr = np.asarray(X, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise DataError(f"{name}: input must be a numeric array of shape (n, {d})") from None
+            if arr.ndim == 1 and arr.shape[0] == d:
+                arr = arr.reshape(1, d)
+            if arr.ndim != 2 or arr.shape[1] != d:
+                raise DataError(f"{name}: input must have shape (n, {d}), got {arr.shape}")
+            return np.ascontiguousarray(rows(np.ascontiguousarray(arr.T)).T)
+
+        return f
 
 
 def _short(expr: sp.Expr, digits: int = 6) -> str:
@@ -109,7 +126,7 @@ def _short(expr: sp.Expr, digits: int = 6) -> str:
 # System
 # ----------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class System:
+class System(FlowViews):
     """An autonomous vector field ``dx/dt = f(x)`` in SymPy, with a sampling box and exact U.
 
     Parameters
@@ -188,11 +205,6 @@ class System:
         return len(self.variables)
 
     @property
-    def names(self) -> tuple[str, ...]:
-        """Variable names as strings."""
-        return tuple(str(v) for v in self.variables)
-
-    @property
     def V(self) -> sp.Expr | None:
         """``U/2`` (the potential of the decomposition ``f = -∇V + g``), or None."""
         return None if self.U is None else sp.expand(self.U / 2)
@@ -208,14 +220,6 @@ class System:
         """The circulatory part ``g = f + ∇V`` (orthogonal to ∇V when U is exact), or None."""
         gv = self.grad_V
         return None if gv is None else tuple(sp.expand(f + dv) for f, dv in zip(self.field, gv))
-
-    @cached_property
-    def _rows(self) -> Callable[[np.ndarray], np.ndarray]:
-        return numpy_rows(self.field, self.variables)
-
-    def f_numpy(self) -> Callable[[np.ndarray], np.ndarray]:
-        """NumPy callable ``X (n, d) -> f(X) (n, d)`` float64 (lambdified once per system)."""
-        return wrap_rows(self._rows, self.d, self.name)
 
     def __repr__(self) -> str:
         comps = ", ".join(f"d{n}/dt = {_short(e)}" for n, e in zip(self.names, self.field))
