@@ -12,7 +12,7 @@ import numpy as np
 
 from .._errors import DataError, first_line
 from .._io import atomic_write
-from ._pairs import Pairs, as_step, check_nan_policy, pairs_from_arrays
+from ._pairs import Pairs, as_positive, check_nan_policy, pairs_from_arrays
 
 __all__ = ["save_pairs", "load_pairs", "pairs_from_csv"]
 
@@ -203,7 +203,7 @@ def pairs_from_csv(
     (Pairs(n=3, d=2, h=0.1, names=('x', 'y'), n_traj=1), [3.0, 4.0])
     """
     check_nan_policy(nan_policy)
-    h = as_step(h)
+    h = as_positive(h)
     p = Path(path)
     if not p.is_file():
         raise DataError(f"no such file: {p}")

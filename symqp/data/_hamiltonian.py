@@ -16,7 +16,7 @@ import sympy as sp
 from .._errors import DataError
 from .._io import atomic_write
 from .._numeric import numpy_function
-from ._pairs import as_names
+from ._pairs import as_names, as_positive
 
 __all__ = [
     "HamiltonianData",
@@ -73,12 +73,7 @@ class HamiltonianData:
             if not np.all(np.isfinite(arr)):
                 bad = int(np.count_nonzero(~np.isfinite(arr)))
                 raise DataError(f"{name} contains {bad} NaN/Inf values")
-        try:
-            h = float(self.h)
-        except (TypeError, ValueError):
-            raise DataError(f"h must be a number, got {self.h!r}") from None
-        if not np.isfinite(h) or h <= 0:
-            raise DataError(f"h must be a positive finite step, got {h}")
+        h = as_positive(self.h)
         if self.mass is None:
             mass = np.ones(d)
         else:
@@ -216,9 +211,7 @@ def sample_hamiltonian(
         raise DataError(
             f"n_traj, n_steps and substeps must be >= 1, got {n_traj}, {n_steps}, {substeps}"
         )
-    h = float(h)
-    if not np.isfinite(h) or h <= 0:
-        raise DataError(f"h must be a positive finite step, got {h}")
+    h = as_positive(h)
     mass = getattr(system, "mass", None)
     mass = np.ones(d) if mass is None else np.asarray(mass, dtype=np.float64).reshape(-1)
     if mass.shape != (d,):

@@ -29,20 +29,49 @@ def as_float_array(a: object, what: str) -> np.ndarray:
     return arr.astype(np.float64, copy=True)
 
 
-def as_step(h: object, what: str = "h") -> float:
-    """A positive finite time step."""
-    if isinstance(h, bool):
-        raise DataError(f"{what} must be a positive number, got {h!r}")
+def _number(value: object, what: str, wanted: str) -> float:
+    """One real number from a Python or NumPy scalar (or 1-element array); no bools, no text."""
     try:
-        arr = np.asarray(h)
-        if arr.size != 1 or arr.dtype.kind not in "iuf":
+        arr = np.asarray(value)
+        if isinstance(value, bool) or arr.size != 1 or arr.dtype.kind not in "iuf":
             raise TypeError
-        value = float(arr.reshape(()))
+        return float(arr.reshape(()))
     except (TypeError, ValueError):
-        raise DataError(f"{what} must be a positive number, got {h!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise DataError(f"{what} must be a positive finite time step, got {value}")
-    return value
+        raise DataError(f"{what} must be {wanted}, got {value!r}") from None
+
+
+def as_positive(value: object, what: str = "h") -> float:
+    """A positive finite number, e.g. a time step.
+
+    Examples
+    --------
+    >>> as_positive(np.float32(0.5), "dt")
+    0.5
+    >>> as_positive(0.0, "dt")
+    Traceback (most recent call last):
+    ...
+    symqp._errors.DataError: dt must be a positive finite number, got 0.0
+    """
+    v = _number(value, what, "a positive number")
+    if not math.isfinite(v) or v <= 0:
+        raise DataError(f"{what} must be a positive finite number, got {value!r}")
+    return v
+
+
+def as_nonnegative(value: object, what: str) -> float:
+    """A finite number >= 0 (a noise level)."""
+    v = _number(value, what, "a non-negative number")
+    if not math.isfinite(v) or v < 0:
+        raise DataError(f"{what} must be a non-negative number, got {value!r}")
+    return v
+
+
+def as_count(value: object, what: str, minimum: int = 1) -> int:
+    """An integer >= ``minimum`` (1: "a positive integer", 0: "a non-negative integer")."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < minimum:
+        kind = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
+        raise DataError(f"{what} must be {kind}, got {value!r}")
+    return int(value)
 
 
 def default_names(d: int, letter: str = "x") -> tuple[str, ...]:
@@ -132,7 +161,7 @@ class Pairs:
                 )
         if n < d + 1:
             raise DataError(f"need at least d + 1 = {d + 1} pairs, got {n}")
-        h = as_step(self.h)
+        h = as_positive(self.h)
         names = as_names(self.names, d)
         traj = self.traj
         if traj is not None:

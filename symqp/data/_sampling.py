@@ -18,7 +18,7 @@ import numpy as np
 
 from .._errors import DataError
 from .._numeric import RowsFn, rk4_step
-from ._pairs import Pairs
+from ._pairs import Pairs, as_count, as_nonnegative, as_positive
 
 __all__ = ["sample_pairs"]
 
@@ -52,37 +52,12 @@ def resolve_field(system: Any, box: object | None = None) -> tuple[RowsFn, np.nd
     return rows, (None if b is None else np.asarray(b, dtype=np.float64)), names, d
 
 
-def _as_count(v: object, what: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) < 1:
-        raise DataError(f"{what} must be a positive integer, got {v!r}")
-    return int(v)
-
-
-def _as_positive(v: object, what: str) -> float:
-    try:
-        value = float(v)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise DataError(f"{what} must be a positive number, got {v!r}") from None
-    if isinstance(v, bool) or not math.isfinite(value) or value <= 0:
-        raise DataError(f"{what} must be a positive finite number, got {v!r}")
-    return value
-
-
 def check_sampling_args(
     n_traj: object, n_pairs: object, h: object, dt: object, noise: object
 ) -> tuple[int, int, float, float, float]:
     """Validate the sampling sizes and steps (raises :class:`DataError` naming the bad one)."""
-    n_traj_ = _as_count(n_traj, "n_traj")
-    n_pairs_ = _as_count(n_pairs, "n_pairs")
-    h_ = _as_positive(h, "h")
-    dt_ = _as_positive(dt, "dt")
-    try:
-        noise_ = float(noise)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise DataError(f"noise must be a non-negative number, got {noise!r}") from None
-    if isinstance(noise, bool) or not math.isfinite(noise_) or noise_ < 0:
-        raise DataError(f"noise must be a non-negative number, got {noise!r}")
-    return n_traj_, n_pairs_, h_, dt_, noise_
+    return (as_count(n_traj, "n_traj"), as_count(n_pairs, "n_pairs"), as_positive(h, "h"),
+            as_positive(dt, "dt"), as_nonnegative(noise, "noise"))
 
 
 def sample_pairs(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +9,7 @@ import numpy as np
 
 from .._errors import DataError
 from .._numeric import euler_maruyama_step
-from ._pairs import as_float_array
+from ._pairs import as_count, as_float_array, as_nonnegative, as_positive
 from ._sampling import resolve_field
 
 __all__ = ["simulate_sde"]
@@ -73,21 +72,10 @@ def simulate_sde(
         raise DataError(f"x0 must have shape (n, {d_sys or 'd'}), got {X.shape}")
     if not np.all(np.isfinite(X)):
         raise DataError("x0 contains NaN/Inf")
-    try:
-        eps, dt = float(eps), float(dt)
-    except (TypeError, ValueError):
-        raise DataError("eps and dt must be numbers") from None
-    if not math.isfinite(eps) or eps < 0:
-        raise DataError(f"eps must be a non-negative number, got {eps}")
-    if not math.isfinite(dt) or dt <= 0:
-        raise DataError(f"dt must be a positive number, got {dt}")
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
-        raise DataError(f"n_steps must be a non-negative integer, got {n_steps!r}")
-    if record_every is not None and (
-        isinstance(record_every, bool) or not isinstance(record_every, (int, np.integer)) or record_every < 1
-    ):
-        raise DataError(f"record_every must be a positive integer, got {record_every!r}")
-    n_steps = int(n_steps)
+    eps, dt = as_nonnegative(eps, "eps"), as_positive(dt, "dt")
+    n_steps = as_count(n_steps, "n_steps", minimum=0)
+    if record_every is not None:
+        record_every = as_count(record_every, "record_every")
     rng = np.random.default_rng(seed)
     Y = np.ascontiguousarray(X.T)
     records = [X.copy()] if record_every else None

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._errors import DataError
 from .._numeric import euler_maruyama_step
-from ._pairs import as_names
+from ._pairs import as_count, as_names, as_positive
 from .._io import atomic_write
 
 __all__ = ["StationaryData", "load_stationary", "sample_stationary", "save_stationary"]
@@ -48,12 +48,7 @@ class StationaryData:
         for name, arr in (("x", x), ("f", f)):
             if not np.all(np.isfinite(arr)):
                 raise DataError(f"{name} contains {int(np.count_nonzero(~np.isfinite(arr)))} NaN/Inf values")
-        try:
-            D = float(self.D)
-        except (TypeError, ValueError):
-            raise DataError(f"D must be a number, got {self.D!r}") from None
-        if not np.isfinite(D) or D <= 0:
-            raise DataError(f"the diffusion coefficient D must be positive and finite, got {D}")
+        D = _as_diffusion(self.D)
         names = as_names(self.names, d)
         object.__setattr__(self, "x", x)
         object.__setattr__(self, "f", f)
@@ -79,6 +74,13 @@ class StationaryData:
         a, b = np.sort(perm[:k]), np.sort(perm[k:])
         return (StationaryData(self.x[a], self.f[a], self.D, self.names),
                 StationaryData(self.x[b], self.f[b], self.D, self.names))
+
+
+def _as_diffusion(D: object) -> float:
+    try:
+        return as_positive(D, "D")
+    except DataError:
+        raise DataError(f"the diffusion coefficient D must be positive and finite, got {D!r}") from None
 
 
 def _as_2d(a, name: str) -> np.ndarray:
@@ -144,17 +146,9 @@ def sample_stationary(
     True
     """
     f, sys_box, names = _drift(system)
-    try:
-        D = float(D)
-    except (TypeError, ValueError):
-        raise DataError(f"D must be a number, got {D!r}") from None
-    if not np.isfinite(D) or D <= 0:
-        raise DataError(f"the diffusion coefficient D must be positive and finite, got {D}")
-    n_samples = int(n_samples)
-    if n_samples < 2:
-        raise DataError(f"n_samples must be >= 2, got {n_samples}")
-    if not (dt > 0 and t_burn > 0):
-        raise DataError(f"dt and t_burn must be positive, got dt={dt}, t_burn={t_burn}")
+    D = _as_diffusion(D)
+    n_samples = as_count(n_samples, "n_samples", minimum=2)
+    dt, t_burn = as_positive(dt, "dt"), as_positive(t_burn, "t_burn")
     rng = np.random.default_rng(seed)
     if x0 is not None:
         x = np.array(x0, dtype=np.float64)
