@@ -6,19 +6,40 @@ evolutionary backends, saved results) is never handed to ``eval``, ``sympify`` o
 allow-list: numbers, the given variable names, a fixed set of functions and constants, and
 the operators ``+ - * / **`` (``^`` too, as power, when ``xor_is_pow``). The SymPy
 expression is then built directly from the checked tree.
+
+Work is bounded before SymPy sees it: integers and exact fractions have at most
+:data:`MAX_DIGITS` digits, exponents at most :data:`MAX_POW` in size, the tree is at most
+:data:`MAX_DEPTH` levels deep, and every constant sub-expression is first evaluated in
+double precision and refused when it is not finite there. SymPy evaluates constants
+exactly and eagerly, so without these checks a 30-character formula such as
+``((((10**60)**60)**60)**60)**60`` builds a number of about 10**9 digits, and
+``exp(exp(exp(10)))`` never finishes its numerical evaluation.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
+import cmath
+import keyword
 import math
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 
 import sympy as sp
 
-from ._errors import ParseError
+from ._errors import ParseError, first_line
 
-__all__ = ["parse_expr_safe", "FUNCTIONS", "CONSTANTS"]
+__all__ = [
+    "parse_expr_safe",
+    "name_problem",
+    "FUNCTIONS",
+    "CONSTANTS",
+    "RESERVED_NAMES",
+    "MAX_DIGITS",
+    "MAX_POW",
+    "MAX_DEPTH",
+]
 
 FUNCTIONS: dict[str, Callable[..., sp.Expr]] = {
     "sin": sp.sin,
@@ -40,14 +61,293 @@ FUNCTIONS: dict[str, Callable[..., sp.Expr]] = {
 }
 
 CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "E": sp.E}
+_CONSTANT_VALUES = {"pi": math.pi, "E": math.e}
+
+# The same functions in complex double precision, used to bound constant sub-expressions.
+_FLOAT_FUNCTIONS: dict[str, Callable[..., complex]] = {
+    "sin": cmath.sin,
+    "cos": cmath.cos,
+    "tan": cmath.tan,
+    "exp": cmath.exp,
+    "log": cmath.log,
+    "sqrt": cmath.sqrt,
+    "tanh": cmath.tanh,
+    "sinh": cmath.sinh,
+    "cosh": cmath.cosh,
+    "asin": cmath.asin,
+    "acos": cmath.acos,
+    "atan": cmath.atan,
+    "abs": abs,
+    "Abs": abs,
+    "square": lambda a: a * a,
+    "cbrt": lambda a: a ** (1 / 3),
+}
+
+#: Names a variable may not have: Python keywords and built-ins, the parser's functions and
+#: constants, and the names that SymPy's printers emit into generated NumPy code (a variable
+#: called ``exp`` or ``numpy`` would shadow them there; one called ``e`` would be read as
+#: Euler's number).
+RESERVED_NAMES: frozenset[str] = frozenset(
+    {*keyword.kwlist, *dir(builtins), *FUNCTIONS, *CONSTANTS}
+    | {
+        "numpy", "np", "math", "cmath", "mpmath", "scipy", "sympy", "sp", "numba", "torch",
+        "e", "I", "oo", "zoo", "nan", "inf", "Inf", "NaN", "S", "N", "Symbol",
+        "arcsin", "arccos", "arctan", "arctan2", "arcsinh", "arccosh", "arctanh", "sign",
+        "absolute", "power", "heaviside", "select", "where", "less", "greater", "equal",
+        "logical_and", "logical_or", "logical_not", "real", "imag", "conjugate", "log10",
+        "log2", "log1p", "expm1", "hypot", "sinc", "Heaviside", "Piecewise", "Derivative",
+        "re", "im",
+    }
+)
 
 _MAX_LEN = 100_000
-_MAX_POW = 64
+#: Largest exponent (in absolute value) of a power.
+MAX_POW = 64
+_MAX_POW = MAX_POW  # old private name
+#: Most decimal digits of an integer, or of the numerator or denominator of a fraction.
+MAX_DIGITS = 100
+#: Deepest nesting of calls, powers and signs (long sums and products do not count).
+MAX_DEPTH = 100
+_MAX_BITS = int(MAX_DIGITS * math.log2(10)) + 1
+_SHOW = 60
+
+
+def name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a variable name, or None when it can.
+
+    A variable name must be a Python identifier in NFKC normal form (Python's own parser
+    folds ``ｘ`` to ``x``, so such a name could never be referred to in a formula) and must
+    not be one of :data:`RESERVED_NAMES` or start with an underscore.
+
+    Examples
+    --------
+    >>> name_problem("x1") is None
+    True
+    >>> name_problem("exp")
+    "'exp' is reserved (a function, constant or Python name); rename the variable"
+    >>> name_problem("ｘ")
+    "'ｘ' is not in Unicode normal form NFKC (Python reads it as 'x'); rename the variable"
+    """
+    if not isinstance(name, str):
+        return f"variable names must be strings, got {type(name).__name__}"
+    if not name.isidentifier():
+        return f"{_short(name)!r} is not a valid identifier"
+    norm = unicodedata.normalize("NFKC", name)
+    if norm != name:
+        return f"{name!r} is not in Unicode normal form NFKC (Python reads it as {norm!r}); rename the variable"
+    if keyword.iskeyword(name):
+        return f"{name!r} is a Python keyword; rename the variable"
+    if name in RESERVED_NAMES:
+        return f"{name!r} is reserved (a function, constant or Python name); rename the variable"
+    if name.startswith("_"):
+        return f"{name!r} starts with an underscore (reserved for generated code); rename the variable"
+    return None
+
+
+def _short(text: str) -> str:
+    """``text`` cut to a readable length for an error message."""
+    return text if len(text) <= _SHOW else text[: _SHOW - 3] + "..."
 
 
 def _where(node: ast.AST, text: str) -> str:
     seg = ast.get_source_segment(text, node)
-    return repr(seg) if seg else type(node).__name__
+    return repr(_short(seg)) if seg else type(node).__name__
+
+
+def _digits_ok(value: sp.Expr) -> bool:
+    """Whether an exact number stays within :data:`MAX_DIGITS` (numerator and denominator)."""
+    if isinstance(value, sp.Rational):
+        return value.p.bit_length() <= _MAX_BITS and value.q.bit_length() <= _MAX_BITS
+    return True
+
+
+def _pow_fits(a: sp.Expr, b: sp.Expr) -> bool:
+    """Whether SymPy's exact evaluation of ``a**b`` for numbers stays within MAX_DIGITS."""
+    if not (isinstance(a, sp.Rational) and isinstance(b, sp.Rational)) or a in (0, 1, -1):
+        return True
+    bits = max(a.p.bit_length(), a.q.bit_length())
+    return bits * abs(float(b)) <= _MAX_BITS
+
+
+def _finite(value: complex) -> bool:
+    return cmath.isfinite(value)
+
+
+class _Builder:
+    """Turns a checked :mod:`ast` tree into SymPy, carrying a double-precision value for
+    every constant sub-expression (None for those that depend on a variable)."""
+
+    def __init__(self, text: str, src: str, names: dict[str, sp.Expr],
+                 functions: dict[str, Callable[..., sp.Expr]], rational: bool) -> None:
+        self.text, self.src, self.names = text, src, names
+        self.functions, self.rational = functions, rational
+        self.shown = repr(_short(text))
+
+    def fail(self, what: str) -> ParseError:
+        return ParseError(f"{what} in {self.shown}")
+
+    def constant(self, node: ast.AST, value: complex | None, expr: sp.Expr) -> tuple[sp.Expr, complex | None]:
+        if value is not None and not _finite(value):
+            raise self.fail(
+                f"constant {_where(node, self.src)} is not finite in double precision "
+                "(overflow, division by zero or log(0))"
+            )
+        if not _digits_ok(expr):
+            raise self.fail(f"constant {_where(node, self.src)} has more than {MAX_DIGITS} digits")
+        return expr, value
+
+    def conv(self, node: ast.AST, depth: int) -> tuple[sp.Expr, complex | None]:
+        if depth > MAX_DEPTH:
+            raise self.fail(f"formula nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, ast.Constant):
+            return self.literal(node)
+        if isinstance(node, ast.Name):
+            if node.id in self.names:
+                return self.names[node.id], None
+            if node.id in CONSTANTS:
+                return CONSTANTS[node.id], complex(_CONSTANT_VALUES[node.id])
+            allowed = ", ".join(self.names) or "none"
+            raise ParseError(
+                f"name {_short(node.id)!r} is not allowed in {self.shown} (allowed variables: {allowed})"
+            )
+        if isinstance(node, ast.UnaryOp):
+            if not isinstance(node.op, (ast.USub, ast.UAdd)):
+                raise self.fail(f"operator {type(node.op).__name__} is not allowed")
+            a, fa = self.conv(node.operand, depth + 1)
+            if isinstance(node.op, ast.UAdd):
+                return a, fa
+            return -a, (None if fa is None else -fa)
+        if isinstance(node, ast.BinOp):
+            if isinstance(node.op, (ast.Add, ast.Sub)):
+                return self.chain(node, depth, (ast.Add, ast.Sub))
+            if isinstance(node.op, (ast.Mult, ast.Div)):
+                return self.chain(node, depth, (ast.Mult, ast.Div))
+            if isinstance(node.op, ast.Pow):
+                return self.power(node, depth)
+            raise self.fail(f"operator {type(node.op).__name__} ({_where(node, self.src)}) is not allowed")
+        if isinstance(node, ast.Call):
+            return self.call(node, depth)
+        if isinstance(node, ast.Attribute):
+            raise self.fail(f"attribute access {_where(node, self.src)} is not allowed")
+        raise self.fail(f"{type(node).__name__} {_where(node, self.src)} is not allowed")
+
+    def literal(self, node: ast.Constant) -> tuple[sp.Expr, complex | None]:
+        v = node.value
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise self.fail(f"literal {_where(node, self.src)} is not a number")
+        if isinstance(v, int):
+            if v.bit_length() > _MAX_BITS:
+                raise self.fail(f"integer {_where(node, self.src)} has more than {MAX_DIGITS} digits")
+            return sp.Integer(v), complex(v)
+        if not math.isfinite(v):
+            raise self.fail("non-finite number")
+        if self.rational:
+            seg = ast.get_source_segment(self.src, node) or repr(v)
+            return self.constant(node, complex(v), sp.Rational(seg))
+        return sp.Float(v), complex(v)
+
+    def chain(self, node: ast.BinOp, depth: int, ops: tuple[type, ...]) -> tuple[sp.Expr, complex | None]:
+        """A run of ``+``/``-`` (or ``*``/``/``) built in one step: long sums neither recurse
+        nor cost quadratic time, and their exact numbers are folded with a size check."""
+        items: list[tuple[bool, ast.AST]] = []
+        cur: ast.AST = node
+        while isinstance(cur, ast.BinOp) and isinstance(cur.op, ops):
+            items.append((isinstance(cur.op, (ast.Sub, ast.Div)), cur.right))
+            cur = cur.left
+        items.append((False, cur))
+        items.reverse()
+        adding = ops[0] is ast.Add
+        number: sp.Expr = sp.Integer(0 if adding else 1)
+        rest: list[sp.Expr] = []
+        value: complex | None = 0j if adding else 1 + 0j
+        for inverse, sub in items:
+            e, fe = self.conv(sub, depth + 1)
+            try:
+                if value is not None and fe is not None:
+                    value = (value - fe if inverse else value + fe) if adding else (
+                        value / fe if inverse else value * fe)
+                else:
+                    value = None
+            except (ZeroDivisionError, OverflowError):
+                raise self.fail(f"constant {_where(node, self.src)} is not finite (division by zero or overflow)") from None
+            if value is not None and not _finite(value):
+                raise self.fail(f"constant {_where(node, self.src)} is not finite in double precision")
+            if adding:
+                e = -e if inverse else e
+            elif inverse:
+                if e == 0:
+                    raise self.fail(f"{_where(node, self.src)} is not finite (division by zero: {_where(sub, self.src)} is 0)")
+                e = sp.Pow(e, -1)
+            if isinstance(e, sp.Number):
+                number = number + e if adding else number * e
+                if not _digits_ok(number):
+                    raise self.fail(f"exact number in {_where(node, self.src)} has more than {MAX_DIGITS} digits")
+            else:
+                rest.append(e)
+        expr = sp.Add(number, *rest) if adding else sp.Mul(number, *rest)
+        return self.constant(node, value, expr)
+
+    def power(self, node: ast.BinOp, depth: int) -> tuple[sp.Expr, complex | None]:
+        a, fa = self.conv(node.left, depth + 1)
+        b, fb = self.conv(node.right, depth + 1)
+        if fb is not None and abs(fb) > MAX_POW:
+            raise self.fail(f"exponent {_where(node.right, self.src)} too large (limit {MAX_POW})")
+        if not _pow_fits(a, b):
+            raise self.fail(f"power {_where(node, self.src)} would have more than {MAX_DIGITS} digits")
+        value = None
+        if fa is not None and fb is not None:
+            try:
+                value = fa**fb
+            except (ZeroDivisionError, OverflowError):
+                raise self.fail(f"constant {_where(node, self.src)} is not finite in double precision") from None
+        expr = a**b
+        if expr.is_Pow and expr.exp.is_Number and abs(expr.exp) > MAX_POW:
+            raise self.fail(f"exponent {expr.exp} of {_where(node, self.src)} too large (limit {MAX_POW})")
+        return self.constant(node, value, expr)
+
+    def call(self, node: ast.Call, depth: int) -> tuple[sp.Expr, complex | None]:
+        if not isinstance(node.func, ast.Name):
+            raise self.fail(f"call {_where(node, self.src)} is not allowed")
+        fname = node.func.id
+        if fname not in self.functions:
+            raise ParseError(
+                f"function {_short(fname)!r} is not allowed in {self.shown} "
+                f"(allowed: {', '.join(sorted(self.functions))})"
+            )
+        if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+            raise self.fail("keyword or starred arguments are not allowed")
+        conv = [self.conv(a, depth + 1) for a in node.args]
+        args = [e for e, _ in conv]
+        try:
+            expr = self.functions[fname](*args)
+        except TypeError:
+            raise self.fail(f"wrong number of arguments to {fname}") from None
+        value = None
+        if fname in _FLOAT_FUNCTIONS and all(f is not None for _, f in conv):
+            try:
+                value = complex(_FLOAT_FUNCTIONS[fname](*[f for _, f in conv]))
+            except (ValueError, OverflowError, ZeroDivisionError):
+                value = complex(math.inf)
+        return self.constant(node, value, expr)
+
+
+def _variable_map(variables: Iterable[str | sp.Symbol] | Mapping[str, sp.Expr]) -> dict[str, sp.Expr]:
+    if isinstance(variables, Mapping):
+        names: dict[str, sp.Expr] = {str(k): v for k, v in variables.items()}
+    else:
+        if isinstance(variables, (str, sp.Symbol)):
+            variables = [variables]
+        names = {}
+        for v in variables:
+            s = sp.Symbol(v) if isinstance(v, str) else v
+            if not isinstance(s, sp.Symbol):
+                raise ParseError(f"variables must be names or SymPy Symbols, got {type(v).__name__}")
+            names[str(s)] = s
+    for n in names:
+        problem = name_problem(n)
+        if problem:
+            raise ParseError(f"variable name {problem}")
+    return names
 
 
 def parse_expr_safe(
@@ -67,6 +367,7 @@ def parse_expr_safe(
     variables
         Allowed variable names (strings or Symbols), or a mapping name -> expression
         (e.g. a derived variable ``r``). Anything else that looks like a name is refused.
+        Names must pass :func:`name_problem`.
     functions
         Names from :data:`FUNCTIONS` to allow (default: all of them).
     xor_is_pow
@@ -77,7 +378,9 @@ def parse_expr_safe(
     Raises
     ------
     ParseError
-        Naming the offending token for anything outside the allow-list.
+        Naming the offending token for anything outside the allow-list, and for numbers
+        beyond the limits (:data:`MAX_DIGITS` digits, exponents beyond :data:`MAX_POW`,
+        nesting beyond :data:`MAX_DEPTH`, constants not finite in double precision).
 
     Examples
     --------
@@ -86,7 +389,11 @@ def parse_expr_safe(
     >>> parse_expr_safe("__import__('os')", ["x"])
     Traceback (most recent call last):
     ...
-    symqp._errors.ParseError: name '__import__' is not allowed in '__import__('os')' (allowed variables: x)
+    symqp._errors.ParseError: function '__import__' is not allowed in "__import__('os')" (allowed: ...)
+    >>> parse_expr_safe("((((10**60)**60)**60)**60)**60", ["x"])
+    Traceback (most recent call last):
+    ...
+    symqp._errors.ParseError: power '(10**60)**60' would have more than 100 digits in ...
     """
     if not isinstance(text, str):
         raise ParseError(f"expected a formula string, got {type(text).__name__}")
@@ -97,99 +404,37 @@ def parse_expr_safe(
         raise ParseError("empty formula")
     if xor_is_pow:
         src = src.replace("^", "**")
-
-    if isinstance(variables, Mapping):
-        names: dict[str, sp.Expr] = {str(k): v for k, v in variables.items()}
+    names = _variable_map(variables)
+    if functions is None:
+        allowed_f = dict(FUNCTIONS)
     else:
-        names = {}
-        for v in variables:
-            s = sp.Symbol(v) if isinstance(v, str) else v
-            names[str(s)] = s
-    allowed_f = dict(FUNCTIONS) if functions is None else {k: FUNCTIONS[k] for k in functions}
-    for n in names:
-        if not n.isidentifier():
-            raise ParseError(f"variable name {n!r} is not a valid identifier")
-
+        functions = list(functions)
+        unknown = [k for k in functions if k not in FUNCTIONS]
+        if unknown:
+            raise ParseError(f"unknown function {unknown[0]!r} in the allow-list")
+        allowed_f = {k: FUNCTIONS[k] for k in functions}
     try:
         tree = ast.parse(src, mode="eval")
     except SyntaxError as exc:
-        raise ParseError(f"cannot parse {text!r}: {exc.msg} at column {exc.offset}") from None
+        msg = _short(str(exc.msg))
+        if "digits" in msg:
+            msg = f"a number has too many digits (integers: at most {MAX_DIGITS})"
+        raise ParseError(f"cannot parse {_short(text)!r}: {msg} at column {exc.offset}") from None
     except (RecursionError, MemoryError, ValueError):
-        raise ParseError(f"cannot parse {text[:60]!r}...: formula too deeply nested") from None
-
-    var_list = ", ".join(names) or "none"
-
-    def conv(node: ast.AST) -> sp.Expr:
-        if isinstance(node, ast.Expression):
-            return conv(node.body)
-        if isinstance(node, ast.Constant):
-            v = node.value
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise ParseError(f"literal {_where(node, src)} is not a number in {text!r}")
-            if isinstance(v, int):
-                return sp.Integer(v)
-            if not math.isfinite(v):
-                raise ParseError(f"non-finite number in {text!r}")
-            if rational:
-                seg = ast.get_source_segment(src, node) or repr(v)
-                return sp.Rational(seg)
-            return sp.Float(v)
-        if isinstance(node, ast.Name):
-            if node.id in names:
-                return names[node.id]
-            if node.id in CONSTANTS:
-                return CONSTANTS[node.id]
-            raise ParseError(
-                f"name {node.id!r} is not allowed in {text!r} (allowed variables: {var_list})"
-            )
-        if isinstance(node, ast.UnaryOp):
-            a = conv(node.operand)
-            if isinstance(node.op, ast.USub):
-                return -a
-            if isinstance(node.op, ast.UAdd):
-                return a
-            raise ParseError(f"operator {type(node.op).__name__} is not allowed in {text!r}")
-        if isinstance(node, ast.BinOp):
-            a, b = conv(node.left), conv(node.right)
-            op = node.op
-            if isinstance(op, ast.Add):
-                return a + b
-            if isinstance(op, ast.Sub):
-                return a - b
-            if isinstance(op, ast.Mult):
-                return a * b
-            if isinstance(op, ast.Div):
-                return a / b
-            if isinstance(op, ast.Pow):
-                if b.is_number and b.is_real and abs(float(b)) > _MAX_POW:
-                    raise ParseError(f"exponent {b} too large in {text!r} (limit {_MAX_POW})")
-                return a**b
-            raise ParseError(
-                f"operator {type(op).__name__} ({_where(node, src)}) is not allowed in {text!r}"
-            )
-        if isinstance(node, ast.Call):
-            if not isinstance(node.func, ast.Name):
-                raise ParseError(f"call {_where(node, src)} is not allowed in {text!r}")
-            fname = node.func.id
-            if fname not in allowed_f:
-                raise ParseError(
-                    f"function {fname!r} is not allowed in {text!r} "
-                    f"(allowed: {', '.join(sorted(allowed_f))})"
-                )
-            if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
-                raise ParseError(f"keyword or starred arguments are not allowed in {text!r}")
-            args = [conv(a) for a in node.args]
-            try:
-                return allowed_f[fname](*args)
-            except TypeError:
-                raise ParseError(
-                    f"wrong number of arguments to {fname} in {text!r}"
-                ) from None
-        if isinstance(node, ast.Attribute):
-            raise ParseError(f"attribute access {_where(node, src)} is not allowed in {text!r}")
-        raise ParseError(f"{type(node).__name__} {_where(node, src)} is not allowed in {text!r}")
-
+        raise ParseError(
+            f"cannot parse {_short(text)!r}: formula too deeply nested or too many terms in one sum"
+        ) from None
+    builder = _Builder(text, src, names, allowed_f, rational)
     try:
-        return conv(tree)
+        expr, _ = builder.conv(tree.body, 0)
+    except ParseError:
+        raise
     except RecursionError:
-        raise ParseError(f"formula too deeply nested: {text[:60]!r}...") from None
+        raise ParseError(f"formula too deeply nested: {_short(text)!r}") from None
+    except (ArithmeticError, ValueError, TypeError, AttributeError) as exc:
+        # SymPy's exact evaluation failed (it has bugs on some large exact numbers)
+        raise ParseError(f"cannot evaluate {_short(text)!r}: {_short(first_line(exc))}") from None
+    if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
+        raise ParseError(f"{_short(text)!r} is not finite (division by zero?)")
+    return expr
+
