@@ -48,7 +48,6 @@ from ._report import write_report as write_report
 from ._stationary import Barrier as Barrier
 from ._stationary import StationaryPoint as StationaryPoint
 from ._stationary import barriers as barriers
-from ._stationary import integrate_flow as integrate_flow
 from ._stationary import stationary_points as stationary_points
 from ._stationary import time_scales as time_scales
 
@@ -70,7 +69,6 @@ __all__ = [
     "exit_times_mc",
     "format_summary",
     "geometric_action",
-    "integrate_flow",
     "invariant_density",
     "linear_quasipotential",
     "mesh_quasipotential",

@@ -21,6 +21,7 @@ from .._io import atomic_write
 from .._numeric import numpy_function
 from ..result._result import round_floats
 from ._common import Model, as_model, check_box, check_eps, numpy_field
+from ._density import marginal_density
 
 __all__ = [
     "plot_densities",
@@ -85,16 +86,10 @@ def slice_point(model: Model, box: np.ndarray, fixed: Any = None) -> np.ndarray:
     from ._stationary import stationary_points
 
     try:
-        pts = [p for p in stationary_points(model_obj(model), box=box) if p.is_stable]
+        pts = [p for p in stationary_points(model, box=box) if p.is_stable]
     except AnalysisError:
         return centre
     return pts[0].x.copy() if pts else centre
-
-
-def model_obj(model: Model):
-    from ._stationary import model_obj as mo
-
-    return mo(model)
 
 
 def default_horizon(model: Model, box: np.ndarray, t_final: float | None, dt: float | None, *,
@@ -103,7 +98,7 @@ def default_horizon(model: Model, box: np.ndarray, t_final: float | None, dt: fl
     if t_final is None or dt is None:
         from ._stationary import time_scales
 
-        t_slow, t_fast = time_scales(model_obj(model), box=box)
+        t_slow, t_fast = time_scales(model, box=box)
         if t_final is None:
             t_final = slow * t_slow
         if dt is None:
@@ -403,10 +398,10 @@ def plot_densities(
         refm = (as_model(reference, None, model.variables, need_U=True)
                 if isinstance(reference, sp.Basic) else as_model(reference, need_U=True))
     for k, e in enumerate(epss):
-        xs, p = _marginal(model, bx, axis, e, n)
+        xs, p = marginal_density(model, bx, axis, e, n)
         ax.plot(xs, p, "-", color=f"C{k}", label=f"ε = {e:g}")
         if refm is not None:
-            xr, pr = _marginal(refm, bx, axis, e, n)
+            xr, pr = marginal_density(refm, bx, axis, e, n)
             ax.plot(xr, pr, "--", color=f"C{k}", lw=1.0)
     if refm is not None:
         ax.plot([], [], "--", color="gray", label="reference")
@@ -419,40 +414,12 @@ def plot_densities(
     return fig
 
 
-def _marginal(model: Model, bx: np.ndarray, axis: int, eps: float, n: int):
-    from scipy import integrate
-
-    from ._density import separate
-
-    v = model.variables[axis]
-    xs = np.linspace(bx[axis, 0], bx[axis, 1], n)
-    sep = separate(model.U, model.variables)
-    if sep is not None:
-        with np.errstate(all="ignore"):
-            u = numpy_function(sep[1][v], [v])(xs[:, None])
-        w = np.exp(-(u - np.min(u)) / eps)
-    else:
-        if model.d > 3:
-            raise AnalysisError("marginal densities of a non-separable U support d <= 3")
-        axes = [xs if i == axis else np.linspace(bx[i, 0], bx[i, 1], 81) for i in range(model.d)]
-        G = np.stack(np.meshgrid(*axes, indexing="ij"), -1)
-        with np.errstate(all="ignore"):
-            uu = numpy_function(model.U, model.variables)(G.reshape(-1, model.d)).reshape(G.shape[:-1])
-        w = np.exp(-(uu - np.nanmin(uu)) / eps)
-        for i in reversed(range(model.d)):
-            if i != axis:
-                w = integrate.trapezoid(w, axes[i], axis=i)
-    total = integrate.trapezoid(w, xs)
-    if not total > 0:
-        raise AnalysisError(f"the density for eps = {eps} vanishes on the box")
-    return xs, w / total
-
-
 def plot_pareto(front: Any, *, path: Any = None, dpi: int = DPI):
     """Pareto front: validation (and training) error against complexity, log scale.
 
     ``front`` is a result with a fit (``result.fit.front``), a fit, or a list of candidates
-    (``complexity``, ``train_error``, ``val_error``), or a dict ``{backend: front}``.
+    (``complexity``, ``train_error``, ``val_error``), or a dict ``{backend: front}``; drawn
+    by :func:`symqp.backends.plot_pareto` (the chosen model of a fit is circled).
 
     Examples
     --------

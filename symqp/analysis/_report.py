@@ -92,13 +92,13 @@ def summarize(
     from ._density import partition_function
     from ._exit import exit_time_estimate
     from ._predict import prediction_error
-    from ._stationary import barriers, model_obj, stationary_points
+    from ._stationary import barriers, stationary_points
 
     model = as_model(obj, need_f=True)
     epss = check_eps(eps)
     bx = _resolve_box(model, box, reference)
     ref = _reference_model(reference, model)
-    mobj = model_obj(Model(model.variables, model.U, model.f, bx))
+    mobj = Model(model.variables, model.U, model.f, bx)
     notes: list[str] = []
     out: dict[str, Any] = {"box": bx, "eps": epss, "notes": notes, "points": [],
                            "barriers": [], "Z": {}, "Z_reference": {}, "exit": [],
@@ -140,7 +140,7 @@ def summarize(
         from ._figures import default_horizon
 
         t_final, dt = default_horizon(ref, bx, t_final, dt, slow=10.0, steps=1000)
-        out["prediction"] = prediction_error(model_obj(model), model_obj(ref), box=bx,
+        out["prediction"] = prediction_error(model, ref, box=bx,
                                              n_traj=n_traj, t_final=t_final, dt=dt, seed=seed)
     return out
 
@@ -192,12 +192,11 @@ def format_summary(summary: dict[str, Any], names: Sequence[str] = ()) -> str:
 
 def _mesh_panel(model: Model, bx: np.ndarray, N: int, points) -> Any:
     from ._mesh import mesh_quasipotential
-    from ._stationary import model_obj
 
     stable = [p for p in points if p.is_stable]
     if model.d != 2 or not stable:
         return None
-    return mesh_quasipotential(model_obj(Model(model.variables, None, model.f, bx)),
+    return mesh_quasipotential(Model(model.variables, None, model.f, bx),
                                attractor=stable[0].x, box=bx, N=N)
 
 
@@ -243,7 +242,6 @@ def write_report(
         render_formula,
         slice_point,
     )
-    from ._stationary import model_obj
 
     model = as_model(obj, need_U=True, need_f=True)
     bx = _resolve_box(model, box, reference)
@@ -254,14 +252,14 @@ def write_report(
     except OSError as exc:
         raise AnalysisError(f"cannot create the report folder {out}: {exc.strerror}") from None
     summary = summarize(obj, eps=eps, box=bx, reference=reference, seed=seed)
-    mobj = model_obj(Model(model.variables, model.U, model.f, bx))
+    mobj = Model(model.variables, model.U, model.f, bx)
     base = slice_point(model, bx)
     written: list[tuple[str, str]] = []
 
     def keep(name: str, caption: str) -> None:
         written.append((name, caption))
 
-    plot_trajectories(mobj, None if ref is None else model_obj(ref), box=bx, plane=plane,
+    plot_trajectories(mobj, ref, box=bx, plane=plane,
                       seed=seed, path=out / "trajectories.png", dpi=dpi)
     keep("trajectories.png", "Trajectories of the identified field"
          + (" (solid) and of the reference field (dashed)" if ref is not None else ""))
@@ -281,7 +279,7 @@ def write_report(
         from ._stationary import stationary_points
 
         pts = summary["points"] if ref is None else stationary_points(
-            model_obj(Model(src.variables, None, src.f, bx)), box=bx)
+            Model(src.variables, None, src.f, bx), box=bx)
         mesh = _mesh_panel(src, bx, mesh_N, pts)
         if mesh is not None:
             panels[f"mesh (OLIM, N={mesh_N})"] = mesh

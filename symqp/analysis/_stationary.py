@@ -14,10 +14,10 @@ import sympy as sp
 from scipy import integrate, optimize
 
 from .._errors import AnalysisError
-from .._numeric import numpy_function, rk4_step
+from .._numeric import numpy_function
 from ._common import Model, as_model, check_box, numpy_field
 
-__all__ = ["Barrier", "StationaryPoint", "barriers", "integrate_flow", "stationary_points"]
+__all__ = ["Barrier", "StationaryPoint", "barriers", "stationary_points", "time_scales"]
 
 
 @dataclass(frozen=True)
@@ -280,25 +280,6 @@ def stationary_points(
     return out
 
 
-def integrate_flow(F, x0: np.ndarray, *, dt: float, t_max: float, stop=None) -> np.ndarray:
-    """Integrate ``x' = F(x)`` for a batch (n, d) with classic RK4; return the end states.
-
-    ``stop(X) -> bool (n,)`` freezes trajectories once it holds.
-    """
-    X = np.array(x0, dtype=float, copy=True)
-    active = np.ones(len(X), bool)
-    n = int(np.ceil(t_max / dt))
-    with np.errstate(all="ignore"):
-        for _ in range(n):
-            X[active] = rk4_step(F, X[active], dt)
-            if stop is not None:
-                active &= ~stop(X)
-            active &= np.all(np.isfinite(X), axis=1)
-            if not active.any():
-                break
-    return X
-
-
 def barriers(
     obj: Any,
     f: Sequence[Any] | None = None,
@@ -329,7 +310,7 @@ def barriers(
     """
     model = as_model(obj, f, variables, need_U=True, need_f=True)
     if points is None:
-        points = stationary_points(model_obj(model), box=box)
+        points = stationary_points(model, box=box)
     if box is None:
         box = model.box
     scale = 1.0 if box is None else float(np.max(np.asarray(box, float)[:, 1] - np.asarray(box, float)[:, 0]))
@@ -377,18 +358,6 @@ def barriers(
     return out
 
 
-def model_obj(model: Model):
-    """A light object with the attributes :func:`as_model` understands."""
-
-    class _M:
-        variables = model.variables
-        U = model.U
-        f = model.f
-        box = model.box
-
-    return _M()
-
-
 def time_scales(
     obj: Any,
     f: Sequence[Any] | None = None,
@@ -433,7 +402,7 @@ def time_scales(
     t_fast = 1.0 / float(np.max(rho))
     if points is None:
         try:
-            points = stationary_points(model_obj(Model(model.variables, None, model.f, bx)),
+            points = stationary_points(Model(model.variables, None, model.f, bx),
                                        box=bx, seed=seed)
         except AnalysisError:
             points = []
