@@ -12,16 +12,17 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
-from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.numpy import NumPyPrinter, SciPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-__all__ = ["numpy_function", "numpy_rows", "python_function", "rk4_step", "euler_maruyama_step"]
+__all__ = ["numpy_columns", "numpy_function", "numpy_rows", "python_function", "rk4_step",
+           "euler_maruyama_step"]
 
 RowsFn = Callable[[np.ndarray], np.ndarray]
 
 
-class _ProductPowerPrinter(NumPyPrinter):
-    """NumPy printer writing small integer powers as products (``x*x*x`` for ``x**3``).
+class _ProductPowers:
+    """Printer mixin writing small integer powers as products (``x*x*x`` for ``x**3``).
 
     ``numpy.power`` with a float exponent calls libm ``pow``, which is up to 20 times slower
     than two multiplications and very slow for bases near 1 (measured: a 3-D cubic field
@@ -37,15 +38,49 @@ class _ProductPowerPrinter(NumPyPrinter):
         return super()._print_Pow(expr, rational=rational)
 
 
+class _NumPyProducts(_ProductPowers, NumPyPrinter):
+    pass
+
+
+class _SciPyProducts(_ProductPowers, SciPyPrinter):
+    pass
+
+
 def _symbols(variables: Sequence[Any]) -> tuple[sp.Symbol, ...]:
     return tuple(v if isinstance(v, sp.Symbol) else sp.Symbol(str(v)) for v in variables)
 
 
-def _lambdify(variables: Sequence[Any], exprs: Any) -> Callable[..., Any]:
-    """The one ``sympy.lambdify`` call into NumPy (product powers, common subexpressions)."""
-    printer = _ProductPowerPrinter({"fully_qualified_modules": False, "inline": True,
-                                    "allow_unknown_functions": True, "user_functions": {}})
-    return sp.lambdify(_symbols(variables), exprs, modules="numpy", cse=True, printer=printer)
+def _lambdify(variables: Sequence[Any], exprs: Any, special: bool = False) -> Callable[..., Any]:
+    """The one ``sympy.lambdify`` call into NumPy (product powers, common subexpressions).
+
+    ``special`` adds SciPy's special functions (erf, Bessel, ...) to what can be printed;
+    it is off by default because importing :mod:`scipy.special` costs a noticeable time.
+    """
+    printer = (_SciPyProducts if special else _NumPyProducts)(
+        {"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
+         "user_functions": {}})
+    modules = ["numpy", "scipy"] if special else "numpy"
+    return sp.lambdify(_symbols(variables), exprs, modules=modules, cse=True, printer=printer)
+
+
+def numpy_columns(exprs: Sequence[Any], variables: Sequence[Any], *, special: bool = False
+                  ) -> Callable[..., list]:
+    """``g(*columns) -> list``: one entry per expression, an array or a Python scalar.
+
+    The raw form under :func:`numpy_function`, for callers that write each column into an
+    array of their own (another dtype, or a running sum that never holds all columns).
+    ``special=True`` also prints SciPy's special functions (``erf``, ``besselj``, ...).
+    Floating-point warnings are the caller's.
+
+    Examples
+    --------
+    >>> x, y = sp.symbols("x y")
+    >>> g = numpy_columns([x * y, sp.Integer(3), sp.erf(x)], (x, y), special=True)
+    >>> a, b, c = g(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    >>> a, b, bool(abs(c[0] - math.erf(1.0)) < 1e-15)
+    (array([3., 8.]), 3, True)
+    """
+    return _lambdify(variables, list(exprs), special)
 
 
 def numpy_function(exprs: Any, variables: Sequence[Any]) -> Callable[[np.ndarray], np.ndarray]:
@@ -81,7 +116,7 @@ def numpy_function(exprs: Any, variables: Sequence[Any]) -> Callable[[np.ndarray
 
         return matrix
     if isinstance(exprs, (list, tuple)):
-        fv = _lambdify(variables, list(exprs))
+        fv = numpy_columns(exprs, variables)
         k = len(exprs)
 
         def vector(X: np.ndarray) -> np.ndarray:
@@ -118,7 +153,7 @@ def numpy_rows(exprs: Sequence[Any], variables: Sequence[Any]) -> RowsFn:
     array([[-1., -2.],
            [ 6.,  8.]])
     """
-    fn = _lambdify(variables, list(exprs))
+    fn = numpy_columns(exprs, variables)
     m = len(exprs)
 
     def rows(Y: np.ndarray) -> np.ndarray:

@@ -43,6 +43,7 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from .._errors import LibraryError, MissingDependencyError, first_line
 from .._io import atomic_write
+from .._numeric import numpy_columns
 
 __all__ = [
     "Kernel",
@@ -438,14 +439,15 @@ def numba_available() -> bool:
     return True
 
 
-def _lambdified(exprs: Sequence[sp.Expr], variables: Sequence[sp.Symbol]):
-    # lambdify prints the (already validated) SymPy expressions; no user text is involved.
+@functools.lru_cache(maxsize=64)
+def _lambdified(exprs: tuple[sp.Expr, ...], variables: tuple[sp.Symbol, ...]):
+    # Kept per term list: building the function costs far more than a small evaluation.
     # SciPy supplies the special functions NumPy lacks (besselj, erf, ...).
-    return sp.lambdify(tuple(variables), list(exprs), modules=["numpy", "scipy"], cse=True)
+    return numpy_columns(exprs, variables, special=True)
 
 
 def _columns(exprs, variables, X: np.ndarray) -> list:
-    fn = _lambdified(exprs, variables)
+    fn = _lambdified(tuple(exprs), tuple(variables))
     try:
         with np.errstate(all="ignore"):
             return fn(*[X[:, k] for k in range(X.shape[1])])
