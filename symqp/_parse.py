@@ -33,6 +33,8 @@ from ._errors import ParseError, first_line
 __all__ = [
     "parse_expr_safe",
     "name_problem",
+    "expanded_size",
+    "shorten",
     "FUNCTIONS",
     "CONSTANTS",
     "RESERVED_NAMES",
@@ -131,7 +133,7 @@ def name_problem(name: object) -> str | None:
     if not isinstance(name, str):
         return f"variable names must be strings, got {type(name).__name__}"
     if not name.isidentifier():
-        return f"{_short(name)!r} is not a valid identifier"
+        return f"{shorten(name)!r} is not a valid identifier"
     norm = unicodedata.normalize("NFKC", name)
     if norm != name:
         return f"{name!r} is not in Unicode normal form NFKC (Python reads it as {norm!r}); rename the variable"
@@ -144,14 +146,56 @@ def name_problem(name: object) -> str | None:
     return None
 
 
-def _short(text: str) -> str:
-    """``text`` cut to a readable length for an error message."""
-    return text if len(text) <= _SHOW else text[: _SHOW - 3] + "..."
+def shorten(text: str, limit: int = _SHOW) -> str:
+    """``text`` cut to ``limit`` characters for an error message.
+
+    Examples
+    --------
+    >>> shorten("x + " * 30, 12)
+    'x + x + x...'
+    """
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def expanded_size(expr: sp.Expr) -> int:
+    """Upper estimate of the number of terms ``sympy.expand`` makes of ``expr`` or of any part.
+
+    A power of a sum with k terms to the n-th power expands into up to C(n + k - 1, k - 1)
+    terms; products multiply, sums add; function arguments are expanded too. Checked
+    before expanding user terms, since ``(x1 + ... + x10)**64`` has 4e11 terms.
+
+    Examples
+    --------
+    >>> x, y, z = sp.symbols("x y z")
+    >>> expanded_size((x + y + z) ** 4 * (x + 1)), expanded_size(sp.sin((x + y) ** 9))
+    (30, 10)
+    """
+    worst = 0
+
+    def size(e: sp.Expr) -> int:
+        nonlocal worst
+        if e.is_Add:
+            n = sum(size(a) for a in e.args)
+        elif e.is_Mul:
+            n = math.prod(size(a) for a in e.args)
+        elif e.is_Pow:
+            k = size(e.base)
+            n = math.comb(int(e.exp) + k - 1, k - 1) if e.exp.is_Integer and e.exp > 0 and k > 1 else 1
+            size(e.exp)
+        else:
+            for a in e.args:
+                size(a)
+            n = 1
+        worst = max(worst, n)
+        return n
+
+    size(expr)
+    return worst
 
 
 def _where(node: ast.AST, text: str) -> str:
     seg = ast.get_source_segment(text, node)
-    return repr(_short(seg)) if seg else type(node).__name__
+    return repr(shorten(seg)) if seg else type(node).__name__
 
 
 def _digits_ok(value: sp.Expr) -> bool:
@@ -181,7 +225,7 @@ class _Builder:
                  functions: dict[str, Callable[..., sp.Expr]], rational: bool) -> None:
         self.text, self.src, self.names = text, src, names
         self.functions, self.rational = functions, rational
-        self.shown = repr(_short(text))
+        self.shown = repr(shorten(text))
 
     def fail(self, what: str) -> ParseError:
         return ParseError(f"{what} in {self.shown}")
@@ -208,7 +252,7 @@ class _Builder:
                 return CONSTANTS[node.id], complex(_CONSTANT_VALUES[node.id])
             allowed = ", ".join(self.names) or "none"
             raise ParseError(
-                f"name {_short(node.id)!r} is not allowed in {self.shown} (allowed variables: {allowed})"
+                f"name {shorten(node.id)!r} is not allowed in {self.shown} (allowed variables: {allowed})"
             )
         if isinstance(node, ast.UnaryOp):
             if not isinstance(node.op, (ast.USub, ast.UAdd)):
@@ -311,7 +355,7 @@ class _Builder:
         fname = node.func.id
         if fname not in self.functions:
             raise ParseError(
-                f"function {_short(fname)!r} is not allowed in {self.shown} "
+                f"function {shorten(fname)!r} is not allowed in {self.shown} "
                 f"(allowed: {', '.join(sorted(self.functions))})"
             )
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
@@ -416,13 +460,13 @@ def parse_expr_safe(
     try:
         tree = ast.parse(src, mode="eval")
     except SyntaxError as exc:
-        msg = _short(str(exc.msg))
+        msg = shorten(str(exc.msg))
         if "digits" in msg:
             msg = f"a number has too many digits (integers: at most {MAX_DIGITS})"
-        raise ParseError(f"cannot parse {_short(text)!r}: {msg} at column {exc.offset}") from None
+        raise ParseError(f"cannot parse {shorten(text)!r}: {msg} at column {exc.offset}") from None
     except (RecursionError, MemoryError, ValueError):
         raise ParseError(
-            f"cannot parse {_short(text)!r}: formula too deeply nested or too many terms in one sum"
+            f"cannot parse {shorten(text)!r}: formula too deeply nested or too many terms in one sum"
         ) from None
     builder = _Builder(text, src, names, allowed_f, rational)
     try:
@@ -430,11 +474,11 @@ def parse_expr_safe(
     except ParseError:
         raise
     except RecursionError:
-        raise ParseError(f"formula too deeply nested: {_short(text)!r}") from None
+        raise ParseError(f"formula too deeply nested: {shorten(text)!r}") from None
     except (ArithmeticError, ValueError, TypeError, AttributeError) as exc:
         # SymPy's exact evaluation failed (it has bugs on some large exact numbers)
-        raise ParseError(f"cannot evaluate {_short(text)!r}: {_short(first_line(exc))}") from None
+        raise ParseError(f"cannot evaluate {shorten(text)!r}: {shorten(first_line(exc))}") from None
     if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
-        raise ParseError(f"{_short(text)!r} is not finite (division by zero?)")
+        raise ParseError(f"{shorten(text)!r} is not finite (division by zero?)")
     return expr
 

@@ -12,14 +12,17 @@ import scipy.sparse
 import sympy as sp
 
 from .._errors import DataError, LibraryError
-from .._parse import parse_expr_safe
+from .._parse import expanded_size, name_problem, parse_expr_safe, shorten
 from . import _codegen
+from ._closure import check_closure
 from ._terms import decompose, derivative_expansion, key_expr, solve_in_span
 
 __all__ = ["MAX_TERMS", "Library", "custom", "poly", "product", "rational", "trig"]
 
 #: Largest library a preset or spec may build (poly(20) in 10 variables has 3e7 terms).
 MAX_TERMS = 20_000
+#: Most terms the exact expansion of one library term may have ((x + y + z)**30 has 496).
+MAX_EXPANSION = 10_000
 _DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
@@ -28,13 +31,12 @@ def _as_variables(variables: Iterable[str | sp.Symbol]) -> tuple[sp.Symbol, ...]
         variables = [variables]
     out: list[sp.Symbol] = []
     for v in variables:
-        if isinstance(v, str):
-            if not v.isidentifier():
-                raise LibraryError(f"variable name {v!r} is not a valid identifier")
-            v = sp.Symbol(v)
-        if not isinstance(v, sp.Symbol):
+        if not isinstance(v, (str, sp.Symbol)):
             raise LibraryError(f"variables must be names or SymPy Symbols, got {type(v).__name__}")
-        out.append(v)
+        problem = name_problem(v if isinstance(v, str) else v.name)
+        if problem:
+            raise LibraryError(f"variable name {problem}")
+        out.append(sp.Symbol(v) if isinstance(v, str) else v)
     names = [str(v) for v in out]
     if not out:
         raise LibraryError("a library needs at least one variable")
@@ -65,6 +67,11 @@ def _as_term(t: Any, variables: tuple[sp.Symbol, ...]) -> sp.Expr:
         raise LibraryError("a library term is identically zero")
     if t.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
         raise LibraryError(f"library term {t} is not finite")
+    size = expanded_size(t)
+    if size > MAX_EXPANSION:
+        raise LibraryError(
+            f"library term {shorten(str(t))} expands into about {size:.3g} terms (limit {MAX_EXPANSION})"
+        )
     return t
 
 
@@ -370,37 +377,43 @@ class Library:
             mats.append(scipy.sparse.csr_matrix((vals, (rows, cls)), shape=(q, q)))
         return mats
 
-    def closed(self, *, max_terms: int = 1000) -> Library:
+    def closed(self, *, max_terms: int = 1000, max_seconds: float = 5.0) -> Library:
         """This library plus the derivative terms it misses, repeated until closed.
+
+        Families whose derivatives never close (1/x, log(x), sqrt(x), tan(x), exp(x**2),
+        ...) are recognised before anything is added (see
+        :func:`symqp.library._closure.check_closure`).
 
         Raises
         ------
         LibraryError
-            When closure would exceed ``max_terms`` terms (e.g. 1/x, whose derivatives
-            never close).
+            When the closure never ends, naming the derivative chain that keeps producing
+            new terms, or would exceed ``max_terms`` terms or ``max_seconds`` of work.
 
         Examples
         --------
         >>> Library(["x*sin(x)"], ["x"]).closed().names
         ('x*sin(x)', 'x*cos(x)', 'sin(x)', 'cos(x)')
-        >>> Library(["1/x"], ["x"]).closed(max_terms=5)
+        >>> Library(["1/x"], ["x"]).closed()
         Traceback (most recent call last):
         ...
-        symqp._errors.LibraryError: closure did not terminate within max_terms=5 ...
+        symqp._errors.LibraryError: library is not closed under differentiation and its closure never ends: d/dx of 1/x keeps producing new terms (x**(-2), ...
         """
+        missing = self.missing_derivatives()
+        if not missing:
+            return self
+        check_closure(self._parts, self._variables, max_terms=max_terms, max_seconds=max_seconds)
         lib = self
-        while True:
-            missing = lib.missing_derivatives()
-            if not missing:
-                return lib
+        while missing:
             if len(lib) + len(missing) > max_terms:
                 shown = ", ".join(str(m) for m in missing[:5])
                 raise LibraryError(
                     f"closure did not terminate within max_terms={max_terms} "
-                    f"(at {len(lib)} terms, still missing {shown}; terms such as 1/x "
-                    "have derivatives that never close)"
+                    f"(at {len(lib)} terms, still missing {shown})"
                 )
             lib = Library(lib.terms + missing, lib.variables)
+            missing = lib.missing_derivatives()
+        return lib
 
     # ------------------------------------------------------------ evaluation
     def _check_X(self, X: Any, dtype: np.dtype) -> np.ndarray:
