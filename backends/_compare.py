@@ -1,4 +1,4 @@
-"""Several backends on one :class:`Problem`: a comparison table and a Pareto plot."""
+"""Several backends on one :class:`Problem`: a comparison table."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from symqp._errors import BackendError, MissingDependencyError, SymqpError
+from symqp._errors import BackendError, SymqpError
 
-from ._base import Backend, get_backend
-from ._problem import Fit, Problem, f_residual, orthogonality_residual
+from ._base import Backend, fit_problem
+from ._problem import Fit, Problem
+from ._registry import get_backend
 
-__all__ = ["Comparison", "compare_fits", "plot_pareto"]
+__all__ = ["Comparison", "compare_fits"]
 
 _COLUMNS = ("backend", "U", "n_terms", "train_error", "val_error", "orthogonality", "f_residual", "wall_s")
 
@@ -87,7 +87,9 @@ def compare_fits(problem: Problem, backends: Sequence[str | Backend] = ("sr3", "
 
     A backend that is unavailable (missing optional dependency) or fails on this problem
     gets a row with its error message instead of stopping the comparison; unknown names
-    and bad options raise :class:`~symqp.BackendError` before anything is fitted.
+    (:class:`~symqp.BackendError`) and unknown parameters (``ParameterError``) raise
+    before anything is fitted. The errors and residuals are the fits' diagnostics
+    (orthogonality and f residual on up to 5000 training points).
 
     Parameters
     ----------
@@ -126,30 +128,20 @@ def compare_fits(problem: Problem, backends: Sequence[str | Backend] = ("sr3", "
             raise BackendError(f"options for backend {key!r} must be a dict of keyword arguments")
     rows: list[dict[str, Any]] = []
     fits: dict[str, Fit] = {}
-    X_check = problem.X[: min(problem.n, 5000)]
     # unknown names and bad options fail here, before any fitting
     instances = [get_backend(b, **options.get(n, {})) if isinstance(b, str) else b for n, b in zip(names, backends)]
     for name, inst in zip(names, instances):
         t0 = time.perf_counter()
         row: dict[str, Any] = {"name": name, "error": None}
         try:
-            fit = inst.fit(problem)
-        except (MissingDependencyError, SymqpError) as exc:
+            fit = fit_problem(inst, problem)
+        except SymqpError as exc:  # missing dependency or a failed search: a row, not a stop
             row.update({"wall_s": time.perf_counter() - t0, "error": str(exc)})
             rows.append(row)
             continue
-        wall = time.perf_counter() - t0
         fits[name] = fit
-        chosen = _chosen_candidate(fit)
-        row.update({
-            "U": fit.U,
-            "n_terms": sum(_terms(e) for e in (fit.V, *fit.g)),
-            "train_error": fit.diagnostics.get("train_error", chosen.train_error if chosen else float("nan")),
-            "val_error": fit.diagnostics.get("val_error", chosen.val_error if chosen else float("nan")),
-            "orthogonality": orthogonality_residual(fit.V, fit.g, problem.variables, X_check),
-            "f_residual": f_residual(fit.f, problem.variables, X_check, problem.f[: X_check.shape[0]]),
-            "wall_s": wall,
-        })
+        row.update({"U": fit.U, "n_terms": sum(_terms(e) for e in (fit.V, *fit.g)), "wall_s": time.perf_counter() - t0})
+        row.update({key: fit.diagnostics[key] for key in ("train_error", "val_error", "orthogonality", "f_residual")})
         rows.append(row)
     return Comparison(rows, fits)
 
@@ -159,67 +151,3 @@ def _terms(expr) -> int:
 
     expr = sp.expand(expr)
     return 0 if expr == 0 else len(sp.Add.make_args(expr))
-
-
-def _chosen_candidate(fit: Fit):
-    for c in fit.front:
-        if c.V == fit.V and tuple(c.g) == tuple(fit.g):
-            return c
-    return None
-
-
-def plot_pareto(fits: Sequence[Fit] | dict[str, Fit] | Comparison, path: str | Path) -> Path:
-    """Plot complexity against validation error (training error where there is none)
-    of every backend's Pareto front and write the figure to ``path`` (PNG, PDF, SVG).
-
-    The chosen model of each backend is circled. The figure is drawn without pyplot
-    (Agg canvas) and the file is written atomically.
-    """
-    if isinstance(fits, Comparison):
-        items = list(fits.fits.items())
-    elif isinstance(fits, dict):
-        items = list(fits.items())
-    else:
-        items = [(getattr(f, "backend", "") or f"fit {i}", f) for i, f in enumerate(fits)]
-    if not items:
-        raise BackendError("no fits to plot")
-    for name, f in items:
-        if not isinstance(f, Fit):
-            raise BackendError(f"plot_pareto expects Fit objects, got {type(f).__name__} for {name!r}")
-    path = Path(path)
-    if path.suffix.lower() not in (".png", ".pdf", ".svg"):
-        raise BackendError(f"unsupported figure format {path.suffix!r} (use .png, .pdf or .svg)")
-    # a bare Figure renders with the Agg canvas and never touches pyplot's global state
-    from matplotlib.figure import Figure
-
-    from symqp._io import atomic_write
-
-    fig = Figure(figsize=(6, 4))
-    ax = fig.add_subplot()
-    floor = 1e-17
-    any_val = False
-    for name, f in items:
-        pts = []
-        for c in f.front:
-            val = c.val_error if math.isfinite(c.val_error) else c.train_error
-            any_val |= math.isfinite(c.val_error)
-            if math.isfinite(val):
-                pts.append((c.complexity, max(val, floor)))
-        if not pts:
-            continue
-        pts.sort()
-        line = ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=name)[0]
-        chosen = _chosen_candidate(f)
-        if chosen is not None:
-            val = chosen.val_error if math.isfinite(chosen.val_error) else chosen.train_error
-            if math.isfinite(val):
-                ax.plot([chosen.complexity], [max(val, floor)], "o", ms=14, mfc="none", color=line.get_color())
-    ax.set_yscale("log")
-    ax.set_xlabel("complexity (terms of V and g)")
-    ax.set_ylabel("validation error" if any_val else "training error")
-    ax.legend()
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    with atomic_write(path, "wb") as fh:
-        fig.savefig(fh, format=path.suffix.lower().lstrip("."))
-    return path

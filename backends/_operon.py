@@ -15,20 +15,14 @@ import time
 import numpy as np
 import sympy as sp
 
-from symqp._errors import BackendError, ParseError
+from symqp._errors import BackendError, ParameterError, ParseError
+from symqp._estimator import check_float, check_int, check_seed
+from symqp._numeric import numpy_function
 from symqp._optional import require
 from symqp._parse import parse_expr_safe
 
-from ._base import Backend, _check_rule, pareto_front, select_candidate
-from ._problem import (
-    Candidate,
-    Fit,
-    Problem,
-    exact_field,
-    expression_errors,
-    f_residual,
-    orthogonality_residual,
-)
+from ._base import Backend, Search
+from ._problem import Problem
 
 __all__ = ["Operon", "prune_expression", "term_count"]
 
@@ -65,10 +59,7 @@ def prune_expression(expr: sp.Expr, variables, X: np.ndarray, *, rel_tol: float 
     terms = sp.Add.make_args(expr)
     if len(terms) <= 1:
         return expr
-    funcs = sp.lambdify(tuple(variables), list(terms), modules="numpy")
-    vals = funcs(*np.asarray(X, dtype=float).T)
-    n = X.shape[0]
-    cols = np.column_stack([np.broadcast_to(np.asarray(v, dtype=float), (n,)) for v in vals])
+    cols = numpy_function(list(terms), variables)(X)
     rms_terms = np.sqrt(np.mean(cols**2, axis=0))
     total = float(np.sqrt(np.mean(cols.sum(axis=1) ** 2)))
     ref = max(total, float(np.max(rms_terms)))
@@ -96,11 +87,9 @@ class Operon(Backend):
         Training points used by the search (random subset; all points score the result).
     prune_tol : float
         Relative RMS below which an expanded term is dropped (:func:`prune_expression`).
-    rel_tol, abs_tol : float
-        Selection rule on the combined front (see :func:`select_candidate`).
-    selection_rule : {"tolerance", "knee"}
-        How the model is picked on the front (:func:`~symqp.backends.select_candidate`).
-    n_threads : int
+    selection_rule, rel_tol, abs_tol
+        How the model is picked on the combined front (see :class:`Backend`).
+    threads : int
         Operon worker threads.
     seed : int
         Seed of the search and of the point subset.
@@ -125,10 +114,10 @@ class Operon(Backend):
         allowed_symbols: str = "add,sub,mul,constant,variable",
         max_points: int = 2000,
         prune_tol: float = 1e-6,
+        selection_rule: str = "tolerance",
         rel_tol: float = 0.05,
         abs_tol: float = 1e-9,
-        selection_rule: str = "tolerance",
-        n_threads: int = 1,
+        threads: int = 1,
         seed: int = 0,
     ) -> None:
         self.generations = generations
@@ -139,28 +128,25 @@ class Operon(Backend):
         self.allowed_symbols = allowed_symbols
         self.max_points = max_points
         self.prune_tol = prune_tol
+        self.selection_rule = selection_rule
         self.rel_tol = rel_tol
         self.abs_tol = abs_tol
-        self.selection_rule = selection_rule
-        self.n_threads = n_threads
+        self.threads = threads
         self.seed = seed
 
-    def _check(self) -> None:
-        for name in ("generations", "population_size", "max_evaluations", "max_length", "max_points", "n_threads"):
-            val = getattr(self, name)
-            if isinstance(val, bool) or not isinstance(val, int) or val < 1:
-                raise BackendError(f"{name} must be a positive integer, got {val!r}")
-        if isinstance(self.optimizer_iterations, bool) or not isinstance(self.optimizer_iterations, int) \
-                or self.optimizer_iterations < 0:
-            raise BackendError(f"optimizer_iterations must be an integer >= 0, got {self.optimizer_iterations!r}")
+    def _check_params(self) -> None:
+        for name in ("generations", "population_size", "max_evaluations", "max_length", "max_points", "threads"):
+            check_int(self, name, getattr(self, name), minimum=1)
+        check_int(self, "optimizer_iterations", self.optimizer_iterations, minimum=0)
         if not isinstance(self.allowed_symbols, str):
-            raise BackendError(f"allowed_symbols must be a string, got {type(self.allowed_symbols).__name__}")
+            raise ParameterError(f"Operon.allowed_symbols must be a string, got {type(self.allowed_symbols).__name__}")
         unknown = [s for s in self.allowed_symbols.split(",") if s.strip() not in _SYMBOLS]
         if unknown:
-            raise BackendError(f"unknown operon symbol(s) {', '.join(unknown)} (known: {', '.join(_SYMBOLS)})")
-        if not (isinstance(self.prune_tol, (int, float)) and 0 <= self.prune_tol < 1):
-            raise BackendError(f"prune_tol must lie in [0, 1), got {self.prune_tol!r}")
-        _check_rule(self.selection_rule)
+            raise ParameterError(
+                f"Operon.allowed_symbols: unknown operon symbol(s) {', '.join(unknown)} (known: {', '.join(_SYMBOLS)})"
+            )
+        check_float(self, "prune_tol", self.prune_tol, low=0.0, high=1.0, high_open=True)
+        check_seed(self, "seed", self.seed)
 
     def _search(self, X: np.ndarray, y: np.ndarray, names: list[str], variables, X_score: np.ndarray):
         """One operon run: [(expression, operon length)] on its front and the MDL choice."""
@@ -173,7 +159,7 @@ class Operon(Backend):
             population_size=self.population_size,
             max_evaluations=self.max_evaluations,
             max_length=self.max_length,
-            n_threads=self.n_threads,
+            n_threads=self.threads,
             random_state=self.seed,
         )
         try:
@@ -199,13 +185,7 @@ class Operon(Backend):
             chosen = len(out) - 1
         return out, chosen
 
-    def fit(self, problem: Problem) -> Fit:
-        """Fit the problem; see the class docstring."""
-        self._check()
-        if not isinstance(problem, Problem):
-            raise BackendError(f"expected a Problem, got {type(problem).__name__}")
-        require("pyoperon")
-        t0 = time.perf_counter()
+    def _candidates(self, problem: Problem) -> Search:
         variables = problem.variables
         d = problem.d
         # operon sees neutral names; the parser maps them back to the problem's symbols
@@ -228,46 +208,19 @@ class Operon(Backend):
             picks.append(ch)
             timings["search_V" if j == 0 else f"search_g{j}"] = time.perf_counter() - t1
 
-        t2 = time.perf_counter()
-        base = [fronts[j][picks[j]][0] for j in range(d + 1)]
-        combos = {tuple(picks)}
-        cands = [self._candidate(problem, base, tuple(picks), fronts)]
+        def candidate(key: tuple[int, ...]):
+            exprs = [fronts[j][i][0] for j, i in enumerate(key)]
+            length = sum(fronts[j][i][1] for j, i in enumerate(key))
+            return self._candidate(problem, exprs[0], exprs[1:], sum(term_count(e) for e in exprs),
+                                   {"front_index": list(key), "operon_length": length})
+
+        keys = {tuple(picks)}
+        cands = [candidate(tuple(picks))]
         for j in range(d + 1):  # vary one piece at a time along its own front
             for i in range(len(fronts[j])):
                 key = tuple(picks[:j]) + (i,) + tuple(picks[j + 1:])
-                if key in combos:
-                    continue
-                combos.add(key)
-                exprs = list(base)
-                exprs[j] = fronts[j][i][0]
-                cands.append(self._candidate(problem, exprs, key, fronts))
-        front = pareto_front(cands)
-        chosen, rule = select_candidate(front, rel_tol=self.rel_tol, abs_tol=self.abs_tol,
-                                       rule=self.selection_rule)
-        timings["selection"] = time.perf_counter() - t2
-
-        V, g = chosen.V, chosen.g
-        grad, f = exact_field(V, g, variables)
-        Xd = problem.X[: min(problem.n, 5000)]
-        diagnostics = {
-            "orthogonality": orthogonality_residual(V, g, variables, Xd),
-            "f_residual": f_residual(f, variables, Xd, problem.f[: Xd.shape[0]]),
-            "train_error": chosen.train_error,
-            "val_error": chosen.val_error,
-            "front_sizes": [len(fr) for fr in fronts],
-            "operon_length": chosen.params["operon_length"],
-            # f = −∇V + g is built symbolically, so it holds exactly
-            "constraint_residual": 0.0,
-        }
-        timings["total"] = time.perf_counter() - t0
-        selection = f"per-target operon fronts, one piece varied at a time: {rule}"
-        return Fit(V=V, grad_V=grad, g=g, f=f, coef=None, front=front, selection=selection,
-                   timings=timings, diagnostics=diagnostics, backend=self.name)
-
-    @staticmethod
-    def _candidate(problem: Problem, exprs, key, fronts) -> Candidate:
-        V, g = exprs[0], tuple(exprs[1:])
-        tr, va = expression_errors(problem, V, g)
-        cx = sum(term_count(e) for e in exprs)
-        length = sum(fronts[j][i][1] for j, i in enumerate(key))
-        return Candidate(cx, tr, va, V, g, {"front_index": list(key), "operon_length": length})
+                if key not in keys:
+                    keys.add(key)
+                    cands.append(candidate(key))
+        return Search(cands, selection="per-target operon fronts, one piece varied at a time",
+                      diagnostics={"front_sizes": [len(fr) for fr in fronts]}, timings=timings)

@@ -9,6 +9,7 @@ import numpy as np
 import sympy as sp
 
 from symqp._errors import BackendError
+from symqp._numeric import numpy_function
 
 __all__ = ["Candidate", "Fit", "Problem", "relative_error"]
 
@@ -188,7 +189,9 @@ class Candidate:
 
     ``complexity`` is the number of nonzero terms of V and g (linear backends) or the
     expression size (evolutionary backends); errors are :func:`relative_error` values of
-    ``[f, V, g]`` on training and held-out points (NaN when there are none).
+    ``[f, V, g]`` on training and held-out points (NaN when there are none). ``params``
+    says how the model was found (threshold, iterations, ...); ``coef`` is its coefficient
+    matrix ``Ξ = [f | V | g]`` (q, 2d+1) in library order where the backend is linear.
     """
 
     complexity: int
@@ -197,6 +200,7 @@ class Candidate:
     V: sp.Expr
     g: tuple[sp.Expr, ...]
     params: dict = field(default_factory=dict)
+    coef: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -240,15 +244,34 @@ def exact_field(V: sp.Expr, g: tuple[sp.Expr, ...], variables) -> tuple[tuple, t
     return grad, f
 
 
+def coef_candidate(
+    problem: Problem,
+    coef: np.ndarray,
+    train: tuple[np.ndarray, np.ndarray],
+    held: tuple[np.ndarray, np.ndarray] | None,
+    params: dict,
+) -> Candidate:
+    """A :class:`Candidate` from a coefficient matrix ``Ξ = [f | V | g]`` (q, 2d+1).
+
+    ``train`` and ``held`` are ``(Θ, G)`` pairs (library values and targets) on which the
+    training and validation errors of ``Θ Ξ`` are measured; the complexity is the number
+    of nonzero coefficients of V and g.
+    """
+    d, lib = problem.d, problem.library
+    V = lib.expression(coef[:, d])
+    g = tuple(lib.expression(coef[:, d + 1 + k]) for k in range(d))
+    tr = relative_error(train[0] @ coef, train[1])
+    va = relative_error(held[0] @ coef, held[1]) if held is not None else float("nan")
+    return Candidate(int(np.count_nonzero(coef[:, d:])), tr, va, V, g, params, coef=coef)
+
+
 def expression_errors(problem: Problem, V: sp.Expr, g: tuple[sp.Expr, ...]) -> tuple[float, float]:
     """Training and validation :func:`relative_error` of ``[f, V, g]`` built from V and g."""
-    variables = problem.variables
-    _, f = exact_field(V, g, variables)
-    funcs = sp.lambdify(variables, list(f) + [V] + list(g), modules="numpy")
+    _, f = exact_field(V, g, problem.variables)
+    funcs = numpy_function(list(f) + [V] + list(g), problem.variables)
 
     def err(X: np.ndarray, G: np.ndarray) -> float:
-        cols = funcs(*X.T)
-        pred = np.column_stack([np.broadcast_to(np.asarray(c, dtype=float), (X.shape[0],)) for c in cols])
+        pred = funcs(X)
         if not np.all(np.isfinite(pred)):
             return float("inf")
         return relative_error(pred, G)
@@ -259,12 +282,17 @@ def expression_errors(problem: Problem, V: sp.Expr, g: tuple[sp.Expr, ...]) -> t
 
 
 def orthogonality_residual(V: sp.Expr, g: tuple[sp.Expr, ...], variables, X: np.ndarray) -> float:
-    """Mean of ``|∇V·g| / (|∇V||g|)`` over the points where both are nonzero (0 if none)."""
-    grad = [sp.diff(V, v) for v in variables]
-    funcs = sp.lambdify(variables, grad + list(g), modules="numpy")
-    cols = funcs(*X.T)
-    arr = np.column_stack([np.broadcast_to(np.asarray(c, dtype=float), (X.shape[0],)) for c in cols])
+    """Mean of ``|∇V·g| / (|∇V||g|)`` over the points where both are nonzero (0 if none).
+
+    Examples
+    --------
+    >>> x, y = sp.symbols("x y")
+    >>> X = np.random.default_rng(0).normal(size=(50, 2))
+    >>> orthogonality_residual((x**2 + y**2) / 2, (-y, x), (x, y), X)
+    0.0
+    """
     d = len(variables)
+    arr = numpy_function([sp.diff(V, v) for v in variables] + list(g), variables)(X)
     gv, gg = arr[:, :d], arr[:, d:]
     na, nb = np.linalg.norm(gv, axis=1), np.linalg.norm(gg, axis=1)
     ok = (na > 0) & (nb > 0)
@@ -275,7 +303,17 @@ def orthogonality_residual(V: sp.Expr, g: tuple[sp.Expr, ...], variables, X: np.
 
 def f_residual(f: tuple[sp.Expr, ...], variables, X: np.ndarray, f_target: np.ndarray) -> float:
     """:func:`relative_error` of the symbolic f against the f targets on the points."""
-    funcs = sp.lambdify(variables, list(f), modules="numpy")
-    cols = funcs(*X.T)
-    arr = np.column_stack([np.broadcast_to(np.asarray(c, dtype=float), (X.shape[0],)) for c in cols])
-    return relative_error(arr, f_target)
+    return relative_error(numpy_function(list(f), variables)(X), f_target)
+
+
+def constraint_residual(problem: Problem, coef: np.ndarray) -> float:
+    """Largest ``|C vec(Ξ)|`` over the decomposition's constraints and the problem's own."""
+    from symqp.library import constraint_matrix
+
+    C = np.asarray(
+        constraint_matrix(problem.library, problem.d, v_mask=problem.v_mask, g_mask=problem.g_mask, order="feature"),
+        dtype=float,
+    )
+    if problem.constraints is not None:
+        C = np.vstack([C, problem.constraints])
+    return float(np.max(np.abs(C @ np.asarray(coef, dtype=float).ravel()), initial=0.0))

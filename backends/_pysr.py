@@ -13,14 +13,14 @@ through the allow-list parser by :func:`parse_template_equation`, and a whole
 ``equations_`` table (columns ``complexity``, ``loss``, ``equation``) becomes a Pareto
 front with :func:`candidates_from_equations`.
 
-PySR needs a working Julia; it is imported only inside :meth:`PySR.fit`, and an import
-failure (``import pysr`` raises ``OSError`` where Julia cannot be installed) becomes a
+PySR needs a working Julia; it is imported only inside :meth:`PySR.fit` (constructing,
+cloning or inspecting a :class:`PySR` never imports it), and an import failure
+(``import pysr`` raises ``OSError`` where Julia cannot be installed) becomes a
 :class:`~symqp.MissingDependencyError` saying so.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Sequence
@@ -29,20 +29,13 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symqp._errors import BackendError, ParseError, first_line
+from symqp._errors import BackendError, ParameterError, ParseError, first_line
+from symqp._estimator import check_float, check_int, check_seed
 from symqp._optional import require
 from symqp._parse import parse_expr_safe
 
-from ._base import Backend, _check_rule, pareto_front, select_candidate
-from ._problem import (
-    Candidate,
-    Fit,
-    Problem,
-    exact_field,
-    expression_errors,
-    f_residual,
-    orthogonality_residual,
-)
+from ._base import Backend, Search
+from ._problem import Candidate, Problem
 
 __all__ = ["PySR", "candidates_from_equations", "parse_template_equation", "template_spec_source"]
 
@@ -166,36 +159,14 @@ def candidates_from_equations(table: Any, problem: Problem) -> list[Candidate]:
     out = []
     for row in range(n):
         parsed = parse_template_equation(cols["equation"][row], problem.variables, pieces)
-        V = parsed["V"]
-        g = tuple(parsed[p] for p in pieces[1:])
-        tr, va = expression_errors(problem, V, g)
         try:
             cx = int(cols["complexity"][row])
             loss = float(cols["loss"][row])
         except (TypeError, ValueError):
             raise BackendError(f"row {row} of the equations table has a non-numeric complexity or loss") from None
-        out.append(Candidate(cx, tr, va, V, g, {"loss": loss, "row": row, "equation": cols["equation"][row]}))
+        params = {"loss": loss, "row": row, "equation": cols["equation"][row]}
+        out.append(Backend._candidate(problem, parsed["V"], [parsed[p] for p in pieces[1:]], cx, params))
     return out
-
-
-def fit_from_candidates(problem: Problem, cands: list[Candidate], *, rel_tol: float, abs_tol: float,
-                        timings: dict[str, float], backend: str, rule: str = "tolerance") -> Fit:
-    """Pareto front, selection, exact ∇V and f, diagnostics: the shared tail of a search."""
-    front = pareto_front(cands)
-    chosen, desc = select_candidate(front, rel_tol=rel_tol, abs_tol=abs_tol, rule=rule)
-    V, g = chosen.V, chosen.g
-    variables = problem.variables
-    grad, f = exact_field(V, g, variables)
-    Xd = problem.X[: min(problem.n, 5000)]
-    diagnostics = {
-        "orthogonality": orthogonality_residual(V, g, variables, Xd),
-        "f_residual": f_residual(f, variables, Xd, problem.f[: Xd.shape[0]]),
-        "train_error": chosen.train_error,
-        "val_error": chosen.val_error,
-        "constraint_residual": 0.0,  # f = −∇V + g is built symbolically
-    }
-    return Fit(V=V, grad_V=grad, g=g, f=f, coef=None, front=front, selection=desc, timings=timings,
-               diagnostics=diagnostics, backend=backend)
 
 
 class PySR(Backend):
@@ -211,10 +182,8 @@ class PySR(Backend):
         Weight w of ``(∇V·g)²`` in the per-point loss.
     max_points : int
         Points used by the search (random subset).
-    rel_tol, abs_tol : float
-        Selection rule on the front (:func:`~symqp.backends.select_candidate`).
-    selection_rule : {"tolerance", "knee"}
-        How the model is picked on the front (:func:`~symqp.backends.select_candidate`).
+    selection_rule, rel_tol, abs_tol
+        How the model is picked on the front (see :class:`Backend`).
     seed : int
         Random state of the search and of the subset.
 
@@ -237,9 +206,9 @@ class PySR(Backend):
         unary_operators: Sequence[str] = (),
         orthogonality_weight: float = 1.0,
         max_points: int = 2000,
+        selection_rule: str = "tolerance",
         rel_tol: float = 0.05,
         abs_tol: float = 1e-9,
-        selection_rule: str = "tolerance",
         seed: int = 0,
     ) -> None:
         self.niterations = niterations
@@ -249,26 +218,22 @@ class PySR(Backend):
         self.unary_operators = unary_operators
         self.orthogonality_weight = orthogonality_weight
         self.max_points = max_points
+        self.selection_rule = selection_rule
         self.rel_tol = rel_tol
         self.abs_tol = abs_tol
-        self.selection_rule = selection_rule
         self.seed = seed
 
-    def _check(self) -> None:
+    def _check_params(self) -> None:
         for name in ("niterations", "populations", "maxsize", "max_points"):
-            val = getattr(self, name)
-            if isinstance(val, bool) or not isinstance(val, int) or val < 1:
-                raise BackendError(f"{name} must be a positive integer, got {val!r}")
-        w = self.orthogonality_weight
-        if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
-            raise BackendError(f"orthogonality_weight must be a finite number >= 0, got {w!r}")
-        _check_rule(self.selection_rule)
+            check_int(self, name, getattr(self, name), minimum=1)
+        for name in ("binary_operators", "unary_operators"):
+            ops = getattr(self, name)
+            if isinstance(ops, str) or not all(isinstance(op, str) for op in ops):
+                raise ParameterError(f"PySR.{name} must be a sequence of operator names, got {ops!r}")
+        check_float(self, "orthogonality_weight", self.orthogonality_weight, low=0.0)
+        check_seed(self, "seed", self.seed)
 
-    def fit(self, problem: Problem) -> Fit:
-        """Fit the problem; see the class docstring."""
-        self._check()
-        if not isinstance(problem, Problem):
-            raise BackendError(f"expected a Problem, got {type(problem).__name__}")
+    def _candidates(self, problem: Problem) -> Search:
         pysr = require("pysr")  # MissingDependencyError (with the OSError) without Julia
         t0 = time.perf_counter()
         d = problem.d
@@ -296,10 +261,5 @@ class PySR(Backend):
         except Exception as exc:
             raise BackendError(f"PySR search failed: {type(exc).__name__}: {first_line(exc)}") from exc
         timings = {"search": time.perf_counter() - t0}
-        t1 = time.perf_counter()
-        cands = candidates_from_equations(model.equations_, problem)
-        fit = fit_from_candidates(problem, cands, rel_tol=self.rel_tol, abs_tol=self.abs_tol,
-                                  timings=timings, backend=self.name, rule=self.selection_rule)
-        timings["selection"] = time.perf_counter() - t1
-        timings["total"] = time.perf_counter() - t0
-        return fit
+        return Search(candidates_from_equations(model.equations_, problem), selection="PySR template search",
+                      timings=timings)

@@ -26,7 +26,6 @@ system and its Schur complement at every iteration (compared in
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -34,10 +33,10 @@ import numpy as np
 import scipy.linalg as sla
 
 from symqp._errors import BackendError
+from symqp._estimator import check_bool, check_choice, check_float, check_int, check_seed
 
-from ._base import Backend, _check_rule, pareto_front, select_candidate
-from ._blas import single_threaded_blas
-from ._problem import Candidate, Fit, Problem, exact_field, orthogonality_residual, relative_error
+from ._base import Backend, Search
+from ._problem import Candidate, Problem, coef_candidate
 
 __all__ = ["SR3", "ConstrainedSR3Solver"]
 
@@ -334,12 +333,10 @@ class SR3(Backend):
         SR3 iterations per threshold and the relative change of W that stops them.
     n_thresholds : int
         Grid size of the sweep.
-    val_fraction : float
+    val_frac : float
         Share of the points held out for selection when the problem has no validation set.
-    rel_tol, abs_tol : float
-        Selection rule: simplest model with error <= (1 + rel_tol) * best + abs_tol.
-    selection_rule : {"tolerance", "knee"}
-        How the model is picked on the front (:func:`~symqp.backends.select_candidate`).
+    selection_rule, rel_tol, abs_tol
+        How the sweep's model is picked on the front (see :class:`Backend`).
     seed : int
         Seed of the hold-out split.
 
@@ -352,7 +349,7 @@ class SR3(Backend):
     >>> V = (X[:, 0]**2 + X[:, 1]**2) / 2
     >>> g = np.column_stack([-X[:, 1], X[:, 0]])
     >>> f = -X + g
-    >>> fit = SR3(threshold=0.05).fit(Problem(X, f, V, g, poly((x, y), 2)))
+    >>> fit = SR3(threshold=0.05).fit(Problem(X, f, V, g, poly((x, y), 2))).fit_
     >>> fit.U.xreplace({c: round(c, 9) for c in fit.U.atoms(sp.Float)})
     1.0*x**2 + 1.0*y**2
     >>> fit.diagnostics["constraint_residual"] < 1e-12
@@ -360,6 +357,7 @@ class SR3(Backend):
     """
 
     name = "sr3"
+    blas_threads = 1
 
     def __init__(
         self,
@@ -371,10 +369,10 @@ class SR3(Backend):
         max_iter: int = 200,
         tol: float = 1e-10,
         n_thresholds: int = 24,
-        val_fraction: float = 0.25,
+        val_frac: float = 0.25,
+        selection_rule: str = "tolerance",
         rel_tol: float = 0.05,
         abs_tol: float = 1e-9,
-        selection_rule: str = "tolerance",
         seed: int = 0,
     ) -> None:
         self.threshold = threshold
@@ -384,41 +382,24 @@ class SR3(Backend):
         self.max_iter = max_iter
         self.tol = tol
         self.n_thresholds = n_thresholds
-        self.val_fraction = val_fraction
+        self.val_frac = val_frac
+        self.selection_rule = selection_rule
         self.rel_tol = rel_tol
         self.abs_tol = abs_tol
-        self.selection_rule = selection_rule
         self.seed = seed
 
-    def _check(self) -> None:
-        if self.threshold is not None and not (
-            isinstance(self.threshold, (int, float)) and math.isfinite(self.threshold) and self.threshold >= 0
-        ):
-            raise BackendError(f"threshold must be a finite number >= 0 or None, got {self.threshold!r}")
-        if not (isinstance(self.nu, (int, float)) and math.isfinite(self.nu) and self.nu > 0):
-            raise BackendError(f"nu must be a positive number, got {self.nu!r}")
-        if self.regularizer not in _REGULARIZERS:
-            raise BackendError(f"unknown regularizer {self.regularizer!r} (use one of {', '.join(_REGULARIZERS)})")
-        if not (isinstance(self.max_iter, int) and self.max_iter >= 1):
-            raise BackendError(f"max_iter must be a positive integer, got {self.max_iter!r}")
-        if not (isinstance(self.n_thresholds, int) and self.n_thresholds >= 2):
-            raise BackendError(f"n_thresholds must be an integer >= 2, got {self.n_thresholds!r}")
-        if not (0 < self.val_fraction < 1):
-            raise BackendError(f"val_fraction must lie in (0, 1), got {self.val_fraction!r}")
-        _check_rule(self.selection_rule)
+    def _check_params(self) -> None:
+        check_float(self, "threshold", self.threshold, low=0.0, allow_none=True)
+        check_float(self, "nu", self.nu, low=0.0, low_open=True)
+        check_choice(self, "regularizer", self.regularizer, _REGULARIZERS)
+        check_bool(self, "normalize_columns", self.normalize_columns)
+        check_int(self, "max_iter", self.max_iter, minimum=1)
+        check_float(self, "tol", self.tol, low=0.0)
+        check_int(self, "n_thresholds", self.n_thresholds, minimum=2)
+        check_float(self, "val_frac", self.val_frac, low=0.0, high=1.0, low_open=True, high_open=True)
+        check_seed(self, "seed", self.seed)
 
     # ------------------------------------------------------------------------------
-    def _constraints(self, problem: Problem) -> np.ndarray:
-        from symqp.library import constraint_matrix
-
-        C = constraint_matrix(
-            problem.library, problem.d, v_mask=problem.v_mask, g_mask=problem.g_mask, order="feature"
-        )
-        C = np.asarray(C, dtype=float)
-        if problem.constraints is not None:
-            C = np.vstack([C, problem.constraints])
-        return C
-
     def _solver(self, problem: Problem, D: list, Theta, G, gram=None) -> ConstrainedSR3Solver:
         P, owner = structural_basis(D, problem.v_mask, problem.g_mask)
         return ConstrainedSR3Solver(
@@ -439,117 +420,70 @@ class SR3(Backend):
         run = solver.solve(t, Xi0, free_cols=range(problem.d), max_iter=self.max_iter, tol=self.tol)
         return run, Xi0
 
-    def _candidate(self, problem, coef, Th_tr, G_tr, Th_va, G_va, t, run) -> Candidate:
-        d = problem.d
-        lib = problem.library
-        V = lib.expression(coef[:, d])
-        g = tuple(lib.expression(coef[:, d + 1 + k]) for k in range(d))
-        cx = int(np.count_nonzero(coef[:, d:]))
-        tr = relative_error(Th_tr @ coef, G_tr)
-        va = relative_error(Th_va @ coef, G_va) if Th_va is not None else float("nan")
+    def _scored(self, solver, problem, D, t, train, held) -> Candidate:
+        """The model of threshold ``t`` (solver's points), scored on ``train`` and ``held``."""
+        run, _ = self._one(solver, problem, D, float(t))
         params = {"threshold": float(t), "iterations": run.iterations, "converged": run.converged}
-        return Candidate(cx, tr, va, V, g, params)
+        return coef_candidate(problem, run.coef, train, held, params)
 
-    def fit(self, problem: Problem) -> Fit:
-        """Fit the problem; see the class docstring."""
-        with single_threaded_blas():
-            return self._fit(problem)
-
-    def _fit(self, problem: Problem) -> Fit:
-        self._check()
-        if not isinstance(problem, Problem):
-            raise BackendError(f"expected a Problem, got {type(problem).__name__}")
-        timings: dict[str, float] = {}
+    def _candidates(self, problem: Problem) -> Search:
         t0 = time.perf_counter()
         lib = problem.library
-        d, p = problem.d, 2 * problem.d + 1
         D = [Dk.toarray() for Dk in lib.gradient_maps(columns=problem.v_mask)]
-        C = self._constraints(problem)
-        Theta = np.asarray(lib.evaluate(problem.X), dtype=float)
-        G = problem.targets("train")
-        timings["setup"] = time.perf_counter() - t0
+        train = (np.asarray(lib.evaluate(problem.X), dtype=float), problem.targets("train"))
+        val = (np.asarray(lib.evaluate(problem.X_val), dtype=float), problem.targets("val")) \
+            if problem.has_validation else None
+        timings = {"setup": time.perf_counter() - t0}
+        diagnostics = {"nu": self.nu, "regularizer": self.regularizer}
+        if self.threshold is not None:
+            t1 = time.perf_counter()
+            solver = self._solver(problem, D, *train)
+            final = self._scored(solver, problem, D, float(self.threshold), train, val)
+            timings["solve"] = time.perf_counter() - t1
+            diagnostics["null_space_dim"] = solver.null_dim
+            return Search([], chosen=final, selection=f"fixed threshold {float(self.threshold):g}",
+                          diagnostics=diagnostics, timings=timings)
 
         t1 = time.perf_counter()
-        val_given = problem.has_validation
-        front: list[Candidate] = []
-        if self.threshold is None:
-            if val_given:
-                tr_idx = np.arange(problem.n)
-                Th_va, G_va = np.asarray(lib.evaluate(problem.X_val), dtype=float), problem.targets("val")
-                Th_tr, G_tr = Theta, G
-            else:
-                rng = np.random.default_rng(self.seed)
-                perm = rng.permutation(problem.n)
-                n_va = max(1, round(self.val_fraction * problem.n))
-                if problem.n - n_va < 1:
-                    raise BackendError("too few points to hold some out for threshold selection")
-                va_idx, tr_idx = perm[:n_va], perm[n_va:]
-                Th_tr, G_tr = Theta[tr_idx], G[tr_idx]
-                Th_va, G_va = Theta[va_idx], G[va_idx]
-            solver = self._solver(problem, D, Th_tr, G_tr)
-            # grid in threshold units, from the largest least-squares coefficient down
-            ls = solver.least_squares(range(d, p)) * (solver.s / solver.tscale)[:, None]
-            top = float(np.max(np.abs(ls), initial=0.0))
-            if top <= 0:
-                top = 1.0
-            grid = np.geomspace(top * 1e-8, top, self.n_thresholds)[::-1]
-            cands = []
-            seen: set[bytes] = set()
-            for t in grid:  # largest threshold first: a repeated support keeps the largest
-                run, _ = self._one(solver, problem, D, float(t))
-                key = np.packbits(run.coef != 0).tobytes()
-                if key in seen:
-                    continue
-                seen.add(key)
-                cands.append(self._candidate(problem, run.coef, Th_tr, G_tr, Th_va, G_va, t, run))
-            front = pareto_front(cands)
-            chosen, rule = select_candidate(front, rel_tol=self.rel_tol, abs_tol=self.abs_tol,
-                                           rule=self.selection_rule)
-            t_star = chosen.params["threshold"]
-            selection = f"threshold sweep ({self.n_thresholds} values, geometric): {rule}; threshold = {t_star:.4g}"
+        if val is not None:
+            sweep_train, held = train, val
         else:
-            t_star = float(self.threshold)
-            selection = f"fixed threshold {t_star:g}"
+            perm = np.random.default_rng(self.seed).permutation(problem.n)
+            n_va = max(1, round(self.val_frac * problem.n))
+            if problem.n - n_va < 1:
+                raise BackendError("too few points to hold some out for threshold selection")
+            va_idx, tr_idx = perm[:n_va], perm[n_va:]
+            sweep_train, held = (train[0][tr_idx], train[1][tr_idx]), (train[0][va_idx], train[1][va_idx])
+        solver = self._solver(problem, D, *sweep_train)
+        cands = []
+        seen: set[bytes] = set()
+        for t in self._grid(solver, problem.d):  # largest first: a repeated support keeps the largest
+            c = self._scored(solver, problem, D, t, sweep_train, held)
+            key = np.packbits(c.coef != 0).tobytes()
+            if key not in seen:
+                seen.add(key)
+                cands.append(c)
+        front, chosen, rule = self._select(cands)
+        t_star = chosen.params["threshold"]
         timings["sweep"] = time.perf_counter() - t1
 
         t2 = time.perf_counter()
-        if not (self.threshold is None and val_given):  # else the sweep solver is this one
-            solver = self._solver(problem, D, Theta, G)
-        run, _ = self._one(solver, problem, D, t_star)
-        coef = run.coef
+        if val is None:  # refit the chosen threshold on every training point
+            solver = self._solver(problem, D, *train)
+        final = self._scored(solver, problem, D, t_star, train, val)
+        if val is None:  # its held-out error is the one from the sweep's split
+            final.val_error = chosen.val_error
+            final.params["val_error_from"] = "held-out split of the sweep"
         timings["solve"] = time.perf_counter() - t2
+        diagnostics["null_space_dim"] = solver.null_dim
+        selection = f"threshold sweep ({self.n_thresholds} values, geometric): {rule}; threshold = {t_star:.4g}"
+        return Search([final if c is chosen else c for c in front], chosen=final, selection=selection,
+                      diagnostics=diagnostics, timings=timings)
 
-        Th_va_f = np.asarray(lib.evaluate(problem.X_val), dtype=float) if val_given else None
-        G_va_f = problem.targets("val") if val_given else None
-        final = self._candidate(problem, coef, Theta, G, Th_va_f, G_va_f, t_star, run)
-        if self.threshold is not None:
-            front = [final]
-        else:
-            # report the final refit (all training points) in place of its sweep entry; without
-            # a validation set its error on the held-out split is the one from the sweep
-            if not val_given:
-                final.val_error = chosen.val_error
-                final.params["val_error"] = "held-out split of the sweep"
-            front = [final if c.params["threshold"] == t_star else c for c in front]
-
-        V = final.V
-        g = final.g
-        grad, f = exact_field(V, g, problem.variables)
-        resid = float(np.max(np.abs(C @ coef.ravel()), initial=0.0))
-        diagnostics = {
-            "iterations": run.iterations,
-            "converged": run.converged,
-            "constraint_residual": resid,
-            "threshold": t_star,
-            "nu": self.nu,
-            "regularizer": self.regularizer,
-            "null_space_dim": solver.null_dim,
-            "train_error": final.train_error,
-            "val_error": final.val_error,
-            "orthogonality": orthogonality_residual(V, g, problem.variables, problem.X[:2000]),
-        }
-        timings["total"] = time.perf_counter() - t0
-        return Fit(
-            V=V, grad_V=grad, g=g, f=f, coef=coef, front=front, selection=selection,
-            timings=timings, diagnostics=diagnostics, backend=self.name,
-        )
+    def _grid(self, solver: ConstrainedSR3Solver, d: int) -> np.ndarray:
+        """Thresholds from the largest least-squares coefficient of V and g down (geometric)."""
+        ls = solver.least_squares(range(d, 2 * d + 1)) * (solver.s / solver.tscale)[:, None]
+        top = float(np.max(np.abs(ls), initial=0.0))
+        if top <= 0:
+            top = 1.0
+        return np.geomspace(top * 1e-8, top, self.n_thresholds)[::-1]

@@ -17,10 +17,10 @@ import numpy as np
 import scipy.linalg as sla
 
 from symqp._errors import BackendError
+from symqp._estimator import check_float, check_int
 
-from ._base import Backend, _check_rule, pareto_front, select_candidate
-from ._blas import single_threaded_blas
-from ._problem import Candidate, Fit, Problem, exact_field, orthogonality_residual, relative_error
+from ._base import Backend, Search
+from ._problem import Problem, coef_candidate
 
 __all__ = ["STLSQ", "ThresholdTuning", "stlsq", "tune_threshold"]
 
@@ -232,7 +232,7 @@ class STLSQ(Backend):
     threshold : float or None
         Threshold on the raw coefficients; ``None`` applies Bhat's rule
         (:func:`tune_threshold` with ``tol`` on the relative RMS error) to V and to each
-        g_k, and where it is not reached selects on held-out points.
+        g_k, and where it is not reached selects on the front of a threshold sweep.
     tol : float
         Relative RMS error that Bhat's rule must reach.
     start, factor : float
@@ -241,11 +241,8 @@ class STLSQ(Backend):
         End of the threshold path.
     max_iter : int
         STLSQ rounds per threshold.
-    rel_tol, abs_tol : float
-        Selection on the front when Bhat's rule is not reached: simplest model with error
-        <= (1 + rel_tol) * best + abs_tol.
-    selection_rule : {"tolerance", "knee"}
-        That selection (:func:`~symqp.backends.select_candidate`).
+    selection_rule, rel_tol, abs_tol
+        Selection on the front when Bhat's rule is not reached (see :class:`Backend`).
 
     Examples
     --------
@@ -256,11 +253,12 @@ class STLSQ(Backend):
     >>> V = X[:, 0]**2 / 2 + X[:, 1]**2
     >>> g = np.column_stack([-2 * X[:, 1], X[:, 0]])
     >>> f = -np.column_stack([X[:, 0], 2 * X[:, 1]]) + g
-    >>> STLSQ(threshold=0.05).fit(Problem(X, f, V, g, poly((x, y), 3))).U
+    >>> STLSQ(threshold=0.05).fit(Problem(X, f, V, g, poly((x, y), 3))).fit_.U
     1.0*x**2 + 2.0*y**2
     """
 
     name = "stlsq"
+    blas_threads = 1
 
     def __init__(
         self,
@@ -271,9 +269,9 @@ class STLSQ(Backend):
         factor: float = 0.8,
         min_threshold: float = 1e-8,
         max_iter: int = 25,
+        selection_rule: str = "tolerance",
         rel_tol: float = 0.05,
         abs_tol: float = 1e-9,
-        selection_rule: str = "tolerance",
     ) -> None:
         self.threshold = threshold
         self.tol = tol
@@ -281,9 +279,16 @@ class STLSQ(Backend):
         self.factor = factor
         self.min_threshold = min_threshold
         self.max_iter = max_iter
+        self.selection_rule = selection_rule
         self.rel_tol = rel_tol
         self.abs_tol = abs_tol
-        self.selection_rule = selection_rule
+
+    def _check_params(self) -> None:
+        check_float(self, "threshold", self.threshold, low=0.0, allow_none=True)
+        for name in ("tol", "start", "min_threshold"):
+            check_float(self, name, getattr(self, name), low=0.0, low_open=True)
+        check_float(self, "factor", self.factor, low=0.0, high=1.0, low_open=True, high_open=True)
+        check_int(self, "max_iter", self.max_iter, minimum=1)
 
     def _coef(self, red: _Reduced, problem: Problem, D, lam_v: float, lam_g: list[float]) -> np.ndarray:
         d, q = problem.d, problem.q
@@ -294,99 +299,49 @@ class STLSQ(Backend):
         xf = np.column_stack([-(D[k] @ xv) + xg[:, k] for k in range(d)])
         return np.column_stack([xf, xv, xg])
 
-    def fit(self, problem: Problem) -> Fit:
-        """Fit the problem; see the class docstring."""
-        with single_threaded_blas():
-            return self._fit(problem)
-
-    def _fit(self, problem: Problem) -> Fit:
-        if not isinstance(problem, Problem):
-            raise BackendError(f"expected a Problem, got {type(problem).__name__}")
-        if self.threshold is not None and not (
-            isinstance(self.threshold, (int, float)) and math.isfinite(self.threshold) and self.threshold >= 0
-        ):
-            raise BackendError(f"threshold must be a finite number >= 0 or None, got {self.threshold!r}")
-        for name in ("start", "tol", "min_threshold"):
-            val = getattr(self, name)
-            if not (isinstance(val, (int, float)) and math.isfinite(val) and val > 0):
-                raise BackendError(f"{name} must be a positive number, got {val!r}")
-        if not (0 < self.factor < 1):
-            raise BackendError(f"factor must lie in (0, 1), got {self.factor!r}")
-        _check_rule(self.selection_rule)
-        if not (isinstance(self.max_iter, int) and self.max_iter >= 1):
-            raise BackendError(f"max_iter must be a positive integer, got {self.max_iter!r}")
+    def _candidates(self, problem: Problem) -> Search:
         t0 = time.perf_counter()
         lib = problem.library
         d = problem.d
         D = [Dk.toarray() for Dk in lib.gradient_maps(columns=problem.v_mask)]
-        Theta = np.asarray(lib.evaluate(problem.X), dtype=float)
-        G = problem.targets("train")
-        red = _Reduced(Theta, G[:, d:])  # columns V, g_1..g_d
-        Th_va = np.asarray(lib.evaluate(problem.X_val), dtype=float) if problem.has_validation else None
-        G_va = problem.targets("val") if problem.has_validation else None
+        train = (np.asarray(lib.evaluate(problem.X), dtype=float), problem.targets("train"))
+        red = _Reduced(train[0], train[1][:, d:])  # columns V, g_1..g_d
+        held = (np.asarray(lib.evaluate(problem.X_val), dtype=float), problem.targets("val")) \
+            if problem.has_validation else None
         timings = {"setup": time.perf_counter() - t0}
 
-        def cand(coef, params) -> Candidate:
-            V = lib.expression(coef[:, d])
-            g = tuple(lib.expression(coef[:, d + 1 + k]) for k in range(d))
-            tr = relative_error(Theta @ coef, G)
-            va = relative_error(Th_va @ coef, G_va) if Th_va is not None else float("nan")
-            return Candidate(int(np.count_nonzero(coef[:, d:])), tr, va, V, g, params)
+        def cand(lam_v: float, lam_g: list[float], params: dict):
+            return coef_candidate(problem, self._coef(red, problem, D, lam_v, lam_g), train, held, params)
 
         t1 = time.perf_counter()
         sweep = []
         seen: set[bytes] = set()
         lam = float(self.start)
         while lam >= self.min_threshold:
-            coef = self._coef(red, problem, D, lam, [lam] * d)
-            key = np.packbits(coef != 0).tobytes()
+            c = cand(lam, [lam] * d, {"threshold": lam})
+            key = np.packbits(c.coef != 0).tobytes()
             if key not in seen:  # a repeated support keeps its largest threshold
                 seen.add(key)
-                sweep.append(cand(coef, {"threshold": lam}))
+                sweep.append(c)
             lam *= self.factor
+        reached = True
         if self.threshold is not None:
             lam = float(self.threshold)
-            chosen = cand(self._coef(red, problem, D, lam, [lam] * d), {"threshold": lam})
+            chosen = cand(lam, [lam] * d, {"threshold": lam})
             selection = f"fixed threshold {lam:g}"
-            reached = True
         else:
             kw = {"start": self.start, "factor": self.factor, "tol": self.tol,
                   "min_threshold": self.min_threshold, "relative": True, "max_iter": self.max_iter}
-            n = problem.n
-            tv = _tune(red, 0, n, active=_check_mask(problem.v_mask, problem.q), **kw)
-            tg = [_tune(red, 1 + k, n, active=_check_mask(problem.g_mask, problem.q), **kw) for k in range(d)]
+            tv = _tune(red, 0, problem.n, active=_check_mask(problem.v_mask, problem.q), **kw)
+            tg = [_tune(red, 1 + k, problem.n, active=_check_mask(problem.g_mask, problem.q), **kw) for k in range(d)]
             reached = tv.reached and all(t.reached for t in tg)
             if reached:
-                lams = [tv.threshold] + [t.threshold for t in tg]
-                coef = self._coef(red, problem, D, tv.threshold, [t.threshold for t in tg])
-                chosen = cand(coef, {"threshold_V": lams[0], "threshold_g": lams[1:]})
+                lam_g = [t.threshold for t in tg]
+                chosen = cand(tv.threshold, lam_g, {"threshold_V": tv.threshold, "threshold_g": lam_g})
                 selection = f"Bhat's rule: largest threshold with relative RMS error <= {self.tol:g} (per target)"
             else:
-                chosen, rule = select_candidate(pareto_front(sweep), rel_tol=self.rel_tol, abs_tol=self.abs_tol,
-                                               rule=self.selection_rule)
+                _, chosen, rule = self._select(sweep)
                 selection = f"Bhat's rule did not reach {self.tol:g}; {rule}"
         timings["sweep"] = time.perf_counter() - t1
-        front = pareto_front(sweep + [chosen])
-        if chosen not in front:
-            front = sorted(front + [chosen], key=lambda c: c.complexity)
-        coef = self._coef(red, problem, D, *self._lams(chosen, d))
-        grad, f = exact_field(chosen.V, chosen.g, problem.variables)
-        timings["total"] = time.perf_counter() - t0
-        from symqp.library import constraint_matrix
-
-        C = constraint_matrix(lib, d, v_mask=problem.v_mask, g_mask=problem.g_mask, order="feature")
-        diagnostics = {
-            "bhat_rule_reached": reached,
-            "constraint_residual": float(np.max(np.abs(C @ coef.ravel()), initial=0.0)),
-            "train_error": chosen.train_error,
-            "val_error": chosen.val_error,
-            "orthogonality": orthogonality_residual(chosen.V, chosen.g, problem.variables, problem.X[:2000]),
-        }
-        return Fit(V=chosen.V, grad_V=grad, g=chosen.g, f=f, coef=coef, front=front, selection=selection,
-                   timings=timings, diagnostics=diagnostics, backend=self.name)
-
-    @staticmethod
-    def _lams(c: Candidate, d: int) -> tuple[float, list[float]]:
-        if "threshold" in c.params:
-            return c.params["threshold"], [c.params["threshold"]] * d
-        return c.params["threshold_V"], list(c.params["threshold_g"])
+        return Search(sweep, chosen=chosen, selection=selection, diagnostics={"bhat_rule_reached": reached},
+                      timings=timings)

@@ -98,7 +98,7 @@ def _best_time(fn, repeats: int):
 
 def run(quick: bool = False) -> dict[str, float]:
     from symqp.backends import Problem
-    from symqp.backends._blas import single_threaded_blas
+    from symqp.backends._blas import limit_blas
 
     from symqp._optional import require
     from symqp.library import constraint_matrix
@@ -111,7 +111,7 @@ def run(quick: bool = False) -> dict[str, float]:
         problem = Problem(X, G[:, :3], G[:, 3], G[:, 4:], lib)
         Theta = np.ascontiguousarray(lib.evaluate(X))
         C = constraint_matrix(lib, 3, order="feature")
-        with single_threaded_blas():  # both solvers under the same BLAS setting
+        with limit_blas(1):  # both solvers under the same BLAS setting
             t_own, own = _best_time(partial(own_solve, problem, Theta, G), cfg["repeats"])
             t_ps, ref = _best_time(partial(pysindy_solve, Theta, G, C), cfg["pysindy_repeats"])
         support = exact != 0

@@ -429,52 +429,13 @@ def plot_pareto(front: Any, *, path: Any = None, dpi: int = DPI):
     >>> fig.axes[0].get_yscale()
     'log'
     """
-    fronts: dict[str, list] = {}
-    if isinstance(front, dict):
-        for name, fr in front.items():
-            fronts[str(name)] = _front_list(fr)
-    else:
-        fronts[getattr(front, "backend", "") or "front"] = _front_list(front)
-    if not any(fronts.values()):
-        raise AnalysisError("the Pareto front is empty (the result has no fit front)")
-    fig = _figure(dpi=dpi)
-    ax = fig.add_subplot(1, 1, 1)
-    for k, (name, fr) in enumerate(fronts.items()):
-        c = np.array([float(v.complexity) for v in fr])
-        ve = np.array([float(v.val_error) for v in fr])
-        te = np.array([float(v.train_error) for v in fr])
-        order = np.argsort(c)
-        ok = np.isfinite(ve[order]) & (ve[order] > 0)
-        if ok.any():
-            ax.plot(c[order][ok], ve[order][ok], "o-", color=f"C{k}", label=f"{name} (validation)")
-        ok = np.isfinite(te[order]) & (te[order] > 0)
-        if ok.any():
-            ax.plot(c[order][ok], te[order][ok], "x:", color=f"C{k}", label=f"{name} (training)")
-    ax.set_yscale("log")
-    ax.set_xlabel("complexity")
-    ax.set_ylabel("error")
-    ax.set_title("Pareto front")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    _save(fig, path)
-    return fig
+    from .._errors import BackendError
+    from ..backends import plot_pareto as draw
 
-
-def _front_list(obj: Any) -> list:
-    fit = getattr(obj, "fit", None)
-    if fit is not None and hasattr(fit, "front"):
-        obj = fit
-    fr = getattr(obj, "front", obj)
-    if fr is None:
-        return []
     try:
-        items = list(fr)
-    except TypeError:
-        raise AnalysisError(f"cannot read a Pareto front from {type(obj).__name__}") from None
-    for c in items:
-        if not all(hasattr(c, a) for a in ("complexity", "train_error", "val_error")):
-            raise AnalysisError("front entries need complexity, train_error and val_error")
-    return items
+        return draw(front, path, dpi=dpi)
+    except BackendError as exc:
+        raise AnalysisError(str(exc)) from None
 
 
 def render_formula(expr: Any, *, label: str = "U", path: Any = None, digits: int = 4,
@@ -492,7 +453,10 @@ def render_formula(expr: Any, *, label: str = "U", path: Any = None, digits: int
     >>> fig.texts[0].get_text()
     '$U = x^{4} - 2 x^{2} + 1$'
     """
-    e = sp.sympify(expr) if not isinstance(expr, sp.Basic) else expr
+    try:  # strict: numbers and SymPy objects only, text is never parsed here
+        e = expr if isinstance(expr, sp.Basic) else sp.sympify(expr, strict=True)
+    except (sp.SympifyError, TypeError):
+        raise AnalysisError(f"render_formula needs a SymPy expression, got {type(expr).__name__}") from None
     e = round_floats(e, digits)
     terms = sp.Add.make_args(e) if isinstance(e, sp.Add) else (e,)
     per_line = 6

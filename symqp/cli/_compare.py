@@ -67,12 +67,13 @@ def run(args: argparse.Namespace) -> int:
         results = getattr(comparison, "results", {})
         for name, result in results.items():
             result.save(out / f"result_{name}.json")
-        fits = [r.fit for r in results.values() if r.fit is not None]
-        if fits:
-            plot_pareto(fits, out / "pareto.png")
+        fronts = {name: r for name, r in results.items() if r.fit is not None and r.fit.front}
+        if fronts:
+            plot_pareto(fronts, out / "pareto.png")
     except SymqpError:
         raise
-    except Exception as exc:  # noqa: BLE001 - third-party internals -> one line, exit 2
+    except Exception as exc:  # third-party internals -> one line, exit 2
         raise translate_errors(exc, "compare") from exc
-    print(f"wrote {out}/pareto.png and {len(results)} result file(s)")
+    plot = f"{out}/pareto.png and " if fronts else ""
+    print(f"wrote {plot}{len(results)} result file(s) to {out}")
     return 0

@@ -196,7 +196,7 @@ def _backend_fit(backend, lib, pts, u, model):
     k = int(0.8 * len(u))
     prob = backends.Problem(X=pts[:k], f=-grad[:k], V=u[:k], g=np.zeros_like(grad[:k]), library=lib,
                             X_val=pts[k:], f_val=-grad[k:], V_val=u[k:], g_val=np.zeros_like(grad[k:]))
-    fit = be.fit(prob)
+    fit = backends.fit_problem(be, prob)
     if fit.coef is not None:
         coef = np.asarray(fit.coef)[:, pts.shape[1]]
     else:

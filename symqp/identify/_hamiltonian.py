@@ -192,7 +192,7 @@ def _backend_fit(backend, lib, Z, v, model, pts, features, seed):
     k = int(0.8 * n)
     prob = backends.Problem(X=Z[:k], f=-grad[:k], V=v[:k], g=np.zeros_like(grad[:k]), library=lib,
                             X_val=Z[k:], f_val=-grad[k:], V_val=v[k:], g_val=np.zeros_like(grad[k:]))
-    fit = be.fit(prob)
+    fit = backends.fit_problem(be, prob)
     coef = None
     if fit.coef is not None:
         d = Z.shape[1]
