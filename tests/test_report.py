@@ -164,3 +164,9 @@ def test_render_formula_long_sum_wraps():
     assert len(fig.texts) == 2
     assert "0.1235" in fig.texts[0].get_text() or "0.1235" in fig.texts[1].get_text()
     assert np.all(fig.get_size_inches() > 0)
+
+
+def test_render_formula_refuses_text():
+    with pytest.raises(AnalysisError, match="needs a SymPy expression, got str"):
+        render_formula("__import__('os').getcwd()")
+    assert render_formula(2.5).texts[0].get_text() == "$U = 2.5$"
