@@ -35,6 +35,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import sympy as sp
@@ -405,22 +406,75 @@ def get_kernel(
         path = folder / f"{modname}.py"
         module = sys.modules.get(modname)
         if module is None or Path(getattr(module, "__file__", "")) != path:
-            if not path.exists():
-                try:
-                    with atomic_write(path) as fh:
-                        fh.write(src)
-                except OSError as exc:
-                    raise LibraryError(
-                        f"cannot write generated kernel to cache folder {folder} "
-                        f"(set SYMQP_CACHE_DIR to a writable folder): {exc}"
-                    ) from None
-            spec = importlib.util.spec_from_file_location(modname, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[modname] = module
-            spec.loader.exec_module(module)
+            module = _load_kernel_module(modname, path, src)
         kern = Kernel(module.kernel, path, len(exprs), mode, dtype, tables)
         _KERNELS[key] = kern
         return kern
+
+
+def _write_kernel(path: Path, src: str) -> None:
+    try:
+        with atomic_write(path) as fh:
+            fh.write(src)
+    except OSError as exc:
+        raise LibraryError(
+            f"cannot write generated kernel to cache folder {path.parent} "
+            f"(set SYMQP_CACHE_DIR to a writable folder): {exc}"
+        ) from None
+
+
+def _source_matches(path: Path, src: str) -> bool:
+    """Whether the cached file holds exactly ``src`` (its name carries the source's hash)."""
+    try:
+        return path.read_bytes() == src.encode()
+    except OSError:
+        return False
+
+
+def _purge_kernel(path: Path) -> None:
+    """Remove a kernel file and Numba's cache entries for it (index and compiled code)."""
+    for p in [path, *path.parent.glob(f"__pycache__/{path.stem}.*")]:
+        try:
+            p.unlink()
+        except OSError:
+            pass
+
+
+def _import_kernel(modname: str, path: Path, src: str) -> ModuleType:
+    if not _source_matches(path, src):
+        _purge_kernel(path)
+        _write_kernel(path, src)
+    spec = importlib.util.spec_from_file_location(modname, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(modname, None)
+        raise
+    return module
+
+
+def _load_kernel_module(modname: str, path: Path, src: str) -> ModuleType:
+    """Import the kernel file, writing it when it is absent or not exactly ``src``.
+
+    A cached file whose content differs from the source its name hashes (truncated by a
+    crash, edited, damaged on disk), or that fails to import (including a damaged Numba
+    cache entry beside it), is removed with its Numba cache and generated again once.
+    """
+    try:
+        return _import_kernel(modname, path, src)
+    except LibraryError:
+        raise
+    except Exception:  # noqa: BLE001 - any failure of a cached file: rebuild it once
+        _purge_kernel(path)
+    try:
+        return _import_kernel(modname, path, src)
+    except LibraryError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        _purge_kernel(path)
+        raise LibraryError(f"cannot load generated kernel {path}: {first_line(exc)}") from None
 
 
 def loaded(exprs: Sequence[sp.Expr], variables: Sequence[sp.Symbol], mode: str, dtype) -> bool:
