@@ -20,6 +20,7 @@ __all__ = [
     "TrainingError",
     "AnalysisError",
     "ParameterError",
+    "IdentificationError",
 ]
 
 
@@ -57,6 +58,11 @@ class TrainingError(SymqpError, RuntimeError):
 
 class AnalysisError(SymqpError, ValueError):
     """An analysis request that cannot be carried out (bad epsilon, empty box, ...)."""
+
+
+class IdentificationError(SymqpError, ValueError):
+    """A route that cannot identify a credible model from these data (no stable equilibrium,
+    a singular Lyapunov equation, f not in the library, ...); ``method="auto"`` falls back."""
 
 
 class ParameterError(SymqpError, ValueError, TypeError):

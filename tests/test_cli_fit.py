@@ -9,7 +9,7 @@ import sympy as sp
 import symqp
 from symqp.cli import main
 from symqp.result import Result, coefficient_errors
-from symqp.identify import _fit as fit_module
+from symqp.identify import _neural as neural_route
 
 from test_fit import G1, U1, SymbolicDecomposition, make_pairs
 
@@ -34,11 +34,14 @@ def stand_in(monkeypatch, exact_dec):
     """Replace network training by the exact decomposition; record the options passed."""
     calls = []
 
-    def train(train, **kw):
-        calls.append(kw)
+    def train(train, val, settings):
+        calls.append(
+            {"val": val, "options": settings.decomposition_options, "seed": settings.seed,
+             "device": settings.device, "steps": settings.steps, "verbose": settings.verbose}
+        )  # fmt: skip
         return exact_dec
 
-    monkeypatch.setattr(fit_module, "_train_decomposition", train)
+    monkeypatch.setattr(neural_route, "_decomposition", train)
     return calls
 
 

@@ -5,9 +5,9 @@ import pytest
 import sympy as sp
 
 import symqp
-from symqp import BackendError, DataError, LibraryError, TrainingError
+from symqp import BackendError, DataError, LibraryError, ParameterError, TrainingError
 from symqp.identify import choose_tau
-from symqp.identify._fit import _balanced_subsample
+from symqp.identify._region import balanced_subsample as _balanced_subsample
 
 x, y, z = sp.symbols("x y z")
 
@@ -155,15 +155,17 @@ def test_path_input_and_library_object(example1, tmp_path):
 @pytest.mark.parametrize(
     "kw, exc, match",
     [
-        ({"val_frac": 1.5}, DataError, "val_frac"),
-        ({"tau": -1.0}, DataError, "tau must be a positive"),
+        ({"val_frac": 1.5}, ParameterError, "val_frac"),
+        ({"tau": -1.0}, ParameterError, "tau must be a finite number > 0"),
         ({"tau": 1e-12}, DataError, "raise tau"),
-        ({"max_points": 3}, DataError, "max_points"),
+        ({"max_points": 3}, ParameterError, "max_points"),
+        ({"seed": -1}, ParameterError, "seed"),
+        ({"method": "magic"}, ParameterError, "method"),
         ({"library": 123}, LibraryError, "spec string"),
         ({"library": None}, LibraryError, "no library"),
         ({"backend": "no_such_backend"}, BackendError, "no_such_backend"),
         ({"backend": 3.5}, BackendError, "backend must be"),
-        ({"device": "tpu"}, DataError, "device"),
+        ({"device": "tpu"}, ParameterError, "device"),
         ({"decomposition": object()}, TrainingError, "no method V"),
     ],
 )

@@ -4,7 +4,7 @@ Contract (held fixed)::
 
     symqp fit DATA.npz --library SPEC [--v-library SPEC] [--g-library SPEC] [--backend NAME]
         [--out RESULT.json] [--seed N] [--device cpu|cuda] [--steps N] [--tau T]
-        [--model {orthogonal,hamiltonian,epr}]
+        [--model {orthogonal,hamiltonian,epr}] [--method auto|neural|symbolic]
 """
 
 from __future__ import annotations
@@ -48,6 +48,12 @@ def register(subparsers: Any) -> None:
         help="sublevel threshold above min V_theta (default: automatic)",
     )
     p.add_argument(
+        "--method", choices=("auto", "neural", "symbolic"), default="auto",
+        help="identification route of --model orthogonal: symbolic (network-free: f from the pairs, "
+        "V from the Hamilton-Jacobi equation), neural (network decomposition + regression), or auto "
+        "(default: symbolic, falling back to neural when the symbolic result is not credible)",
+    )
+    p.add_argument(
         "--model", choices=("orthogonal", "hamiltonian", "epr"), default="orthogonal",
         help="orthogonal decomposition (default), Hamiltonian potential or EPR landscape",
     )
@@ -86,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(f"--out is a folder, expected a file name: {out}")
     if args.model != "orthogonal" and (args.v_library or args.g_library or args.tau is not None):
         raise DataError("--v-library, --g-library and --tau apply to --model orthogonal only")
+    if args.model != "orthogonal" and args.method != "auto":
+        raise DataError("--method applies to --model orthogonal only")
     try:
         if args.model == "orthogonal":
             import symqp
@@ -96,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
                 v_library=args.v_library,
                 g_library=args.g_library,
                 backend=args.backend or "sr3",
+                method=args.method,
                 tau=args.tau,
                 seed=args.seed,
                 device=args.device,

@@ -3,6 +3,8 @@
 - :func:`fit` — snapshot pairs to an exact quasipotential (the orthogonal-decomposition
   pipeline: decomposition, sublevel points, scaled regression problem, backend,
   refinement on the pairs).
+- :class:`Route` — the interface of an identification route (``NeuralRoute``, and the
+  network-free ``SymbolicRoute``); :func:`register_route` adds one.
 - :func:`compare` — one decomposition, several backends on the same regression problem.
 - :func:`fit_hamiltonian` — (q, p) trajectories to a potential V(q) (Bhat's method).
 - :func:`fit_epr` — stationary samples to a landscape U (EPR loss).
@@ -18,7 +20,15 @@ from typing import Any
 # public name -> private module defining it
 _LAZY = {
     "fit": "._fit",
-    "choose_tau": "._fit",
+    "credible": "._fit",
+    "AUTO_LIMITS": "._fit",
+    "choose_tau": "._region",
+    "FitSettings": "._settings",
+    "Route": "._route",
+    "get_route": "._route",
+    "register_route": "._route",
+    "route_names": "._route",
+    "NeuralRoute": "._neural",
     "compare": "._compare",
     "fit_hamiltonian": "._hamiltonian",
     "fit_epr": "._epr",

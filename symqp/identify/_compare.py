@@ -6,8 +6,6 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import sympy as sp
-
 from .._errors import BackendError
 
 __all__ = ["compare"]
@@ -56,7 +54,8 @@ def compare(
     The comparison of ``compare_fits`` (``rows``, ``to_text()``), with ``results`` added.
     """
     from ..backends import compare_fits, get_backend
-    from ._fit import assemble, prepare
+    from ._neural import assemble, prepare
+    from ._settings import FitSettings, as_pairs
 
     if isinstance(backends, str):
         backends = [b.strip() for b in backends.split(",") if b.strip()]
@@ -66,26 +65,17 @@ def compare(
     unknown = set(opts) - {b for b in backends if isinstance(b, str)}
     if unknown:
         raise BackendError(f"backend_options for backends not compared: {', '.join(sorted(unknown))}")
+    settings = FitSettings(
+        library=library, v_library=v_library, g_library=g_library, tau=tau, decomposition=decomposition,
+        decomposition_options=decomposition_options, seed=seed, device=device, steps=steps,
+        val_frac=val_frac, max_points=max_points, verbose=verbose, method="neural",
+    )  # fmt: skip
     instances = [get_backend(b, **dict(opts.get(b, {}))) if isinstance(b, str) else b for b in backends]
-    prep = prepare(
-        pairs,
-        library=library,
-        v_library=v_library,
-        g_library=g_library,
-        tau=tau,
-        decomposition=decomposition,
-        decomposition_options=decomposition_options,
-        seed=seed,
-        device=device,
-        steps=steps,
-        val_frac=val_frac,
-        max_points=max_points,
-        verbose=verbose,
-    )
+    prep = prepare(as_pairs(pairs), settings)
     comparison = compare_fits(prep.problem, instances, **options)
     results = {}
     for name, fit_ in _fits_of(comparison, backends):
-        results[name] = assemble(prep, fit_, backend_name=name)
+        results[name] = assemble(prep, fit_, backend_name=name, settings=settings)
     try:
         comparison.results = results
     except (AttributeError, dataclasses.FrozenInstanceError):

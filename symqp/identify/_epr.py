@@ -35,7 +35,7 @@ def fit_epr(
     steps: int | None = None,
     hidden: Sequence[int] = (32, 32),
     lr: float = 1e-2,
-    polish_steps: int = 200,
+    lbfgs_steps: int = 200,
     level: float = 20.0,
     model: EPRLandscape | None = None,
     verbose: bool = False,
@@ -60,9 +60,9 @@ def fit_epr(
         is a least-squares fit of f on ``library`` (its divergence is then exact).
     field : callable, optional
         The known drift f(x) (n, d) -> (n, d) for the enhanced samples.
-    threshold, seed, steps, hidden, lr, polish_steps, model, verbose, landscape_options :
+    threshold, seed, steps, hidden, lr, lbfgs_steps, model, verbose, landscape_options :
         Regression and training settings (``steps`` Adam steps, default 1000, then
-        ``polish_steps`` L-BFGS iterations; see :class:`EPRLandscape`).
+        ``lbfgs_steps`` L-BFGS iterations; see :class:`EPRLandscape`).
 
     Returns
     -------
@@ -108,7 +108,7 @@ def fit_epr(
                 metrics["field"] = "library least-squares fit"
             model = EPRLandscape(hidden=hidden, enhanced=enhanced, field=fld, divergence=div,
                                  steps=1000 if steps is None else steps, lr=lr, seed=seed,
-                                 polish_steps=polish_steps, verbose=verbose,
+                                 lbfgs_steps=lbfgs_steps, verbose=verbose,
                                  **landscape_options).fit(data)
         elif not hasattr(model, "net_"):
             raise TrainingError("the given model is not fitted")

@@ -37,7 +37,7 @@ def fit_hamiltonian(
     steps: int | None = None,
     hidden: Sequence[int] = (16, 16),
     lr: float = 1e-2,
-    polish_steps: int = 200,
+    lbfgs_steps: int = 200,
     max_points: int | None = 200_000,
     model: HamiltonianPotential | None = None,
     verbose: bool = False,
@@ -64,9 +64,9 @@ def fit_hamiltonian(
         Express V through r = |q| or the pair distance; the result is substituted back into q.
     threshold : float, optional
         STLSQ threshold; ``None`` uses Bhat's λ rule (``symqp.backends.tune_threshold``).
-    seed, steps, hidden, lr, polish_steps, max_points, verbose :
+    seed, steps, hidden, lr, lbfgs_steps, max_points, verbose :
         Training settings for the neural route (``steps`` Adam steps, default 1000, then
-        ``polish_steps`` L-BFGS iterations, default 200; see :class:`HamiltonianPotential`).
+        ``lbfgs_steps`` L-BFGS iterations, default 200; see :class:`HamiltonianPotential`).
     model : HamiltonianPotential, optional
         An already fitted network to reuse (neural route).
 
@@ -127,7 +127,7 @@ def fit_hamiltonian(
         if model is None:
             model = HamiltonianPotential(hidden=hidden, loss=loss, features=features,
                                          steps=1000 if steps is None else steps, lr=lr,
-                                         polish_steps=polish_steps, max_points=max_points,
+                                         lbfgs_steps=lbfgs_steps, max_points=max_points,
                                          seed=seed, verbose=verbose).fit(data)
         elif not hasattr(model, "net_"):
             raise TrainingError("the given model is not fitted")

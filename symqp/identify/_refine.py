@@ -71,10 +71,13 @@ class _Refined:
 class _Field:
     """Θ and ∂Θ/∂x_k of a library at points, and f = −∇V + g from coefficients."""
 
-    def __init__(self, lib: Any, cols: np.ndarray) -> None:
+    def __init__(self, lib: Any, cols: np.ndarray, *, with_V: bool = True) -> None:
         self.lib = lib
         self.cols = cols  # library columns that any candidate uses
         self.d = len(lib.variables)
+        # without V (f fitted as g alone) the derivatives of Θ are never needed: skipping them
+        # saves d of the d + 1 library evaluations at every stage point
+        self.with_V = with_V
         # Θ, ∂Θ at the fixed point sets (training, held-out, orthogonality points), which every
         # candidate and every Gauss–Newton iteration evaluates again; stage points are not kept
         self._kept: list[tuple[np.ndarray, np.ndarray, list[np.ndarray]]] = []
@@ -84,14 +87,17 @@ class _Field:
             if Xk is X:
                 return T, D
         T = np.asarray(self.lib.evaluate(X), dtype=float)[:, self.cols]
-        D = [np.asarray(self.lib.evaluate_derivative(X, k), dtype=float)[:, self.cols] for k in range(self.d)]
+        D = [
+            np.asarray(self.lib.evaluate_derivative(X, k), dtype=float)[:, self.cols] if self.with_V else None
+            for k in range(self.d)
+        ]
         if keep:
             self._kept.append((X, T, D))
         return T, D
 
     @staticmethod
     def field(T: np.ndarray, D: list[np.ndarray], a: np.ndarray, C: np.ndarray) -> np.ndarray:
-        return np.column_stack([T @ C[:, k] - D[k] @ a for k in range(len(D))])
+        return np.column_stack([T @ C[:, k] - (D[k] @ a if D[k] is not None else 0.0) for k in range(len(D))])
 
     def rk4(self, X0: np.ndarray, h: float, a: np.ndarray, C: np.ndarray, *, with_parts: bool = False):
         """(RK4 increment / h, stage-averaged Θ, stage-averaged ∂Θ) for coefficients a, C."""
@@ -107,12 +113,13 @@ class _Field:
             incr += wi * k
             if with_parts:
                 Tbar = wi * T if Tbar is None else Tbar + wi * T
-                Dbar = [wi * Dk for Dk in D] if Dbar is None else [Db + wi * Dk for Db, Dk in zip(Dbar, D)]
+                if D[0] is not None:
+                    Dbar = [wi * Dk for Dk in D] if Dbar is None else [Db + wi * Dk for Db, Dk in zip(Dbar, D)]
             k_prev = k
         incr /= 6.0
         if with_parts:
             Tbar /= 6.0
-            Dbar = [Db / 6.0 for Db in Dbar]
+            Dbar = None if Dbar is None else [Db / 6.0 for Db in Dbar]
         return incr, Tbar, Dbar
 
 
@@ -159,7 +166,8 @@ def _refine_one(
         rhs = []
         for k in range(d):
             A = np.zeros((n, n_unk))
-            A[:, : sv.size] = -Db[k][:, sv]
+            if sv.size:
+                A[:, : sv.size] = -Db[k][:, sv]
             off = sv.size + sum(s.size for s in sg[:k])
             A[:, off : off + sg[k].size] = Tb[:, sg[k]]
             blocks.append(w_pred * A)
@@ -290,7 +298,7 @@ def refine_fit(
     Xs = X0[rng.choice(X0.shape[0], size=min(2000, X0.shape[0]), replace=False)]
 
     used = np.flatnonzero(np.any([np.abs(a) + np.abs(C).sum(1) for _, a, C in coefs], axis=0))
-    field = _Field(lib, used)
+    field = _Field(lib, used, with_V=any(np.any(a != 0) for _, a, _ in coefs))
     pos = {c: i for i, c in enumerate(used)}
     refined: list[tuple[Any, _Refined]] = []
     for cand, a, C in coefs:
@@ -404,7 +412,7 @@ def _prune(
     Y = (XH - X0) / h
     y_rms = math.sqrt(float(np.mean(np.sum(Y * Y, axis=1)))) or 1.0
     t_rms = np.sqrt(np.mean(T * T, axis=0))
-    d_rms = np.sqrt(sum(np.mean(Dk * Dk, axis=0) for Dk in D))
+    d_rms = np.sqrt(sum(np.mean(Dk * Dk, axis=0) for Dk in D)) if field.with_V else np.zeros(T.shape[1])
     kept: set[tuple[str, int, int]] = set()
     n_pruned = 0
     batch = True  # first try to drop every negligible term at once, then one at a time

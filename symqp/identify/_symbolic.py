@@ -1,0 +1,204 @@
+"""The symbolic (network-free) route: f from the pairs, then V from the Hamilton–Jacobi equation.
+
+1. **f** is identified as a sparse expression in the library that f lives in (for V in L_V
+   and g in L_G that is span(L_G ∪ ∂L_V)): the regression backend chooses the support on
+   midpoint targets — (x_h − x_0)/h against Θ((x_0 + x_h)/2), second order in h and free of
+   the first-order errors-in-variables bias of measurement noise — and every candidate of
+   its front is then re-estimated on the one-step map of an RK4 step of size h
+   (:mod:`symqp.identify._refine`, the orthogonality term off), so that a large h is not a
+   finite-difference error; held-out pairs choose among the candidates.
+2. The equilibria of the identified f in the data region are found and classified; the
+   Lyapunov equation at each stable one gives ∇V = 0 and ∇²V = Σ⁻¹/2 there.
+3. V in L_V solves the HJ equation in least squares under those constraints
+   (:mod:`symqp.identify._hj`); then g = f + ∇V and U = 2V with min U = 0 over the data.
+
+Everything runs in the exactly scaled coordinates of :class:`~symqp.identify._region.Scaling`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from .._errors import IdentificationError
+from .._numeric import numpy_function
+from ..result import Result
+from ._assemble import build_result
+from ._hj import HJProblem, solve_hj, stable_states
+from ._neural import get_backend_instance, log
+from ._region import Scaling, balanced_subsample
+from ._route import Route
+from ._settings import FitSettings, LibrarySetup, resolve_library, split_pairs
+
+__all__ = ["SymbolicRoute", "F_NOT_IDENTIFIED"]
+
+# held-out one-step error (mean squared, relative to the mean squared displacement) above
+# which f counts as not identified in the library
+F_NOT_IDENTIFIED = 0.05
+
+
+def field_mask(setup: LibrarySetup) -> np.ndarray:
+    """Terms f may use: those of g and the derivatives of those of V (span(L_G ∪ ∂L_V))."""
+    lib = setup.library
+    q = len(lib)
+    v = np.ones(q, bool) if setup.v_mask is None else setup.v_mask
+    g = np.ones(q, bool) if setup.g_mask is None else setup.g_mask
+    out = g.copy()
+    for Dk in lib.gradient_maps(columns=v):
+        out |= np.asarray(abs(Dk).sum(axis=1)).ravel() > 0
+    return out
+
+
+def _pairs_in(pairs: Any, m: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    X0, XH = np.asarray(pairs.x0, dtype=float), np.asarray(pairs.xh, dtype=float)
+    idx = balanced_subsample(X0, m, rng)
+    return X0[idx], XH[idx]
+
+
+def identify_field(
+    be: Any, setup: LibrarySetup, sc: Scaling, data: dict[str, Any], settings: FitSettings
+) -> tuple[Any, dict]:
+    """Step 1: f as a backend Fit with V = 0 and g = f (scaled coordinates), refined on RK4."""
+    from ..backends import Problem, fit_problem
+    from ._refine import refine_fit
+
+    lib = setup.library
+    X, Xh, Xv, Xhv, h = data["X"], data["Xh"], data["X_val"], data["Xh_val"], data["h"]
+    Y = sc.scale_field((Xh - X) / h)
+    Xm = sc.scale_x(0.5 * (X + Xh))
+    kw: dict[str, Any] = {}
+    if Xv is not None:
+        Yv = sc.scale_field((Xhv - Xv) / h)
+        kw = {"X_val": sc.scale_x(0.5 * (Xv + Xhv)), "f_val": Yv, "V_val": np.zeros(len(Yv)), "g_val": Yv}
+    problem = Problem(X=Xm, f=Y, V=np.zeros(len(Y)), g=Y, library=lib, v_mask=np.zeros(len(lib), bool),
+                      g_mask=field_mask(setup), **kw)  # fmt: skip
+    fit_ = fit_problem(be, problem)
+    refined, info = refine_fit(
+        fit_, lib, X0=sc.scale_x(X), XH=sc.scale_x(Xh), h=sc.scale_h(h), X0_val=sc.scale_x(Xv),
+        XH_val=sc.scale_x(Xhv), lam=0.0, seed=settings.seed,
+    )  # fmt: skip
+    return refined, info
+
+
+def _region_box(X: np.ndarray, margin: float = 0.05) -> np.ndarray:
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    pad = margin * np.where(hi > lo, hi - lo, 1.0)
+    return np.column_stack([lo - pad, hi + pad])
+
+
+def _fit_object(lib: Any, f_fit: Any, V: sp.Expr, g: tuple[sp.Expr, ...], a: np.ndarray, sols: list,
+                problem: HJProblem, info: dict[str, Any]) -> Any:  # fmt: skip
+    """A backends.Fit (scaled coordinates) holding f's front and the chosen V, g."""
+    import dataclasses
+
+    from ..backends import Candidate
+
+    d = len(lib.variables)
+    syms = tuple(lib.variables)
+    grad_V = tuple(sp.expand(sp.diff(V, s)) for s in syms)
+    f = tuple(sp.expand(-a_ + b) for a_, b in zip(grad_V, g))
+    coef = None
+    if f_fit.coef is not None:
+        coef = np.zeros((len(lib), 2 * d + 1))
+        coef[:, :d] = np.asarray(f_fit.coef)[:, d + 1 :]
+        coef[:, d] = a
+        Dm = problem.D
+        coef[:, d + 1 :] = coef[:, :d] + np.column_stack([Dm[k] @ a for k in range(d)])
+    front = []
+    for s in sols:
+        a_s = np.zeros(len(lib))
+        a_s[problem.vcols[s.support]] = s.a
+        front.append(Candidate(int(s.support.size), s.train_residual, s.val_residual, lib.expression(a_s), g,
+                               {"hj_support": int(s.support.size)}))  # fmt: skip
+    diagnostics = dict(f_fit.diagnostics or {})
+    diagnostics["hj"] = info
+    return dataclasses.replace(
+        f_fit, V=V, grad_V=grad_V, g=g, f=f, coef=coef, front=front, diagnostics=diagnostics,
+        selection=f"f: {f_fit.selection}; V: sparsest HJ solution within 10% of the best held-out HJ residual",
+    )  # fmt: skip
+
+
+class SymbolicRoute(Route):
+    """f identified sparsely from the pairs, V from the HJ equation with Lyapunov normalisation."""
+
+    name = "symbolic"
+
+    def run(self, pairs: Any, settings: FitSettings) -> Result:
+        t_all = time.perf_counter()
+        timings: dict[str, float] = {}
+        be, _ = get_backend_instance(settings.backend, settings.backend_options)  # fail fast
+        names = tuple(str(n) for n in pairs.names)
+        setup = resolve_library(settings, names)
+        lib = setup.library
+        train, val = split_pairs(pairs, settings)
+        rng = np.random.default_rng(settings.seed)
+        h = float(train.h)
+        X, Xh = _pairs_in(train, int(settings.max_points), rng)
+        Xv = Xhv = None
+        if val is not None and val.n >= 10:
+            Xv, Xhv = _pairs_in(val, max(10, int(settings.max_points) // 2), rng)
+        moving = np.any(Xh != X, axis=1)
+        if not np.any(moving):
+            raise IdentificationError("the pairs do not move (x_h = x_0 everywhere): f cannot be identified")
+        f_rms = float(np.sqrt(np.mean(np.sum(((Xh - X) / h) ** 2, axis=1))))
+        sc = Scaling.choose(lib, names, X, f_rms)
+        data = {"X": X, "Xh": Xh, "X_val": Xv, "Xh_val": Xhv, "h": h}
+        timings["prepare"] = time.perf_counter() - t_all
+
+        t0 = time.perf_counter()
+        log(settings.verbose, f"identifying f on {X.shape[0]} pairs with {len(lib)} library terms ...")
+        f_fit, f_info = identify_field(be, setup, sc, data, settings)
+        f_scaled = tuple(f_fit.g)
+        err = f_info.get("chosen_val_error")
+        err2 = None if err is None else float(err) ** 2
+        if err2 is not None and not err2 <= F_NOT_IDENTIFIED:
+            raise IdentificationError(
+                f"f is not identified in the library: held-out one-step error {err2:.3g} "
+                f"(relative mean square; > {F_NOT_IDENTIFIED:g}); try a larger library"
+            )
+        timings["field"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        syms = tuple(lib.variables)
+        states, points = stable_states(f_scaled, syms, _region_box(sc.scale_x(X)), seed=settings.seed)
+        timings["equilibria"] = time.perf_counter() - t0
+        log(settings.verbose, f"{len(states)} stable state(s), {len(points)} equilibria in the data region")
+
+        t0 = time.perf_counter()
+        vcols = np.flatnonzero(np.ones(len(lib), bool) if setup.v_mask is None else setup.v_mask)
+        problem = HJProblem(lib, vcols, states)
+        F_of = numpy_function(list(f_scaled), syms)
+        Xs = sc.scale_x(X)
+        G, F = problem.gradients(np.asarray(lib.evaluate(Xs), float)), F_of(Xs)
+        if Xv is not None:
+            Xvs = sc.scale_x(Xv)
+            Gv, Fv = problem.gradients(np.asarray(lib.evaluate(Xvs), float)), F_of(Xvs)
+        else:
+            Gv, Fv = G, F
+        pick, sols = solve_hj(problem, G, F, Gv, Fv)
+        a = np.zeros(len(lib))
+        a[problem.vcols[pick.support]] = pick.a
+        V_s = sp.expand(lib.expression(a))
+        g_s = tuple(sp.expand(fk + sp.diff(V_s, s)) for fk, s in zip(f_scaled, syms))
+        timings["hj"] = time.perf_counter() - t0
+        hj_info = {"n_stable_states": len(states), "hj_residual_val": pick.val_residual,
+                   "n_v_terms": int(pick.support.size), "n_candidates": len(sols)}  # fmt: skip
+        fit_obj = sc.to_data_fit(_fit_object(lib, f_fit, V_s, g_s, a, sols, problem, hj_info))
+
+        metrics: dict[str, Any] = {
+            "route": "symbolic",
+            "n_points": int(X.shape[0]),
+            "n_train_pairs": int(train.n),
+            "f_val_one_step_rel": err2,
+            "n_stable_states": len(states),
+            "stable_states": [np.ldexp(s.x, sc.s_exp).tolist() for s in states],
+            "hj_residual_val_weighted": pick.val_residual,
+        }
+        return build_result(
+            names, fit_obj.V, fit_obj.g, region=X, val=val, metrics=metrics, timings=timings,
+            verbose=settings.verbose, backend=str(getattr(f_fit, "backend", "") or settings.backend),
+            library=setup.spec, fit=fit_obj, model="orthogonal",
+        )  # fmt: skip
