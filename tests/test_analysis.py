@@ -177,6 +177,22 @@ def test_density_check_matches_histogram_1d():
     assert r["reference"].sum() * (5.0 / 20) == pytest.approx(1.0, rel=1e-3)
 
 
+def test_marginal_density_of_a_correlated_gaussian():
+    from symqp.analysis import as_model
+    from symqp.analysis._density import marginal_density
+
+    # exp(-(x^2 + xy + y^2)/eps): covariance (eps/2) [[1, 1/2], [1/2, 1]]^-1, var x = 2 eps / 3
+    model = as_model(x**2 + x * y + y**2, None, [x, y])
+    box = np.array([[-4.0, 4.0], [-4.0, 4.0]])
+    for eps in (0.25, 0.5):
+        xs, p = marginal_density(model, box, 0, eps, 801, n_other=401)
+        assert integrate.trapezoid(p, xs) == pytest.approx(1.0, rel=1e-12)
+        assert integrate.trapezoid(p * xs**2, xs) == pytest.approx(2 * eps / 3, rel=1e-4)
+    sep = as_model(x**2 + y**4, None, [x, y])  # separable: the x factor is N(0, eps/2)
+    xs, p = marginal_density(sep, box, 0, 0.5, 801)
+    np.testing.assert_allclose(p, np.exp(-xs**2 / 0.5) / np.sqrt(np.pi * 0.5), rtol=1e-6)
+
+
 # ------------------------------------------------------------------ prediction error
 def test_prediction_error_against_matrix_exponential():
     A = np.array([[-1.0, 1.0], [-1.0, -1.0]])

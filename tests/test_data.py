@@ -122,6 +122,30 @@ def test_sample_pairs_seed_noise_and_box_override():
     assert np.all((boxed.x0 > 4.9) & (boxed.x0 < 6.1))
 
 
+def test_unnamed_variables_are_counted_from_one():
+    from symqp.data import HamiltonianData, StationaryData
+    from symqp.data._pairs import default_names
+
+    assert default_names(1) == ("x",) and default_names(3) == ("x1", "x2", "x3")
+    z = np.zeros((4, 1))
+    assert Pairs(z, z, 0.1).names == ("x",)
+    assert StationaryData(np.zeros((4, 2)), np.zeros((4, 2)), 0.1).names == ("x1", "x2")
+    assert HamiltonianData(np.zeros((1, 3, 2)), np.zeros((1, 3, 2)), 0.1).names == ("q1", "q2")
+
+
+@pytest.mark.parametrize("bad", ["0.01", True, np.array([0.01, 0.02])])
+def test_steps_must_be_numbers_everywhere(bad):
+    from symqp.data import HamiltonianData, sample_stationary
+
+    z = np.zeros((1, 3, 1))
+    for call in (lambda: sample_pairs(linear_nongradient(), n_traj=2, n_pairs=2, h=bad, dt=0.1),
+                 lambda: simulate_sde(linear_nongradient(), np.zeros((2, 2)), eps=0.1, dt=bad, n_steps=2),
+                 lambda: sample_stationary(lambda X: -X, 4, 0.5, dt=bad, box=[[-1, 1]]),
+                 lambda: HamiltonianData(z, z, bad)):
+        with pytest.raises(DataError, match="must be a positive number"):
+            call()
+
+
 def test_sample_pairs_accepts_a_callable_and_hamiltonian_systems():
     p = sample_pairs(lambda X: X @ A_LIN.T, box=[[-1, 1], [-1, 1]], n_traj=5, n_pairs=3, h=0.02, dt=0.1)
     np.testing.assert_allclose(p.xh, p.x0 @ expm(A_LIN * 0.02).T, atol=1e-12)
