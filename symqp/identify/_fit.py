@@ -20,7 +20,7 @@ from ._region import choose_tau
 from ._route import get_route
 from ._settings import FitSettings, as_pairs
 
-__all__ = ["fit", "choose_tau", "credible", "AUTO_LIMITS"]
+__all__ = ["AUTO_LIMITS", "choose_tau", "credible", "fit"]
 
 # ``method="auto"`` keeps the symbolic result only when all of these hold (measured on the
 # benchmarks' systems: an identified f in the library gives a held-out one-step error at the

@@ -35,7 +35,7 @@ import sympy as sp
 
 from .._errors import AnalysisError, IdentificationError
 
-__all__ = ["StableState", "HJSolution", "lyapunov_hessian", "stable_states", "solve_hj"]
+__all__ = ["HJSolution", "StableState", "lyapunov_hessian", "solve_hj", "stable_states"]
 
 
 @dataclasses.dataclass(frozen=True)

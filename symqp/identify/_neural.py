@@ -71,7 +71,7 @@ def evaluate(dec: Any, X: np.ndarray, what: tuple[str, ...]) -> dict[str, np.nda
                 val = np.asarray(getattr(dec, w)(Xc), dtype=float)
             except SymqpError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - torch/numpy internals -> one-line error
+            except Exception as exc:
                 raise TrainingError(f"evaluating the decomposition's {w} failed: {exc}") from exc
             out[w].append(val)
     res = {}
@@ -109,7 +109,7 @@ def _decomposition(train: Any, val: Any, settings: FitSettings) -> Any:
         return dec.fit(train, X_val=val) if val is not None else dec.fit(train)
     except SymqpError:
         raise
-    except Exception as exc:  # noqa: BLE001 - torch errors -> one-line message
+    except Exception as exc:
         raise TrainingError(f"neural decomposition failed: {type(exc).__name__}: {first_line(exc)}") from exc
 
 

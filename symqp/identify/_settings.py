@@ -19,7 +19,7 @@ import numpy as np
 from .._errors import DataError, LibraryError, ParameterError
 from .._estimator import check_bool, check_choice, check_float, check_int, check_seed
 
-__all__ = ["FitSettings", "LibrarySetup", "METHODS", "as_pairs", "resolve_library", "split_pairs"]
+__all__ = ["METHODS", "FitSettings", "LibrarySetup", "as_pairs", "resolve_library", "split_pairs"]
 
 METHODS = ("auto", "neural", "symbolic")
 

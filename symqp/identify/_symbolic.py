@@ -27,61 +27,14 @@ from .._errors import IdentificationError
 from .._numeric import numpy_function
 from ..result import Result
 from ._assemble import build_result
+from ._field import F_NOT_IDENTIFIED, identify_field, pairs_in
 from ._hj import HJProblem, solve_hj, stable_states
 from ._neural import get_backend_instance, log
-from ._region import Scaling, balanced_subsample
+from ._region import Scaling
 from ._route import Route
-from ._settings import FitSettings, LibrarySetup, resolve_library, split_pairs
+from ._settings import FitSettings, resolve_library, split_pairs
 
-__all__ = ["SymbolicRoute", "F_NOT_IDENTIFIED"]
-
-# held-out one-step error (mean squared, relative to the mean squared displacement) above
-# which f counts as not identified in the library
-F_NOT_IDENTIFIED = 0.05
-
-
-def field_mask(setup: LibrarySetup) -> np.ndarray:
-    """Terms f may use: those of g and the derivatives of those of V (span(L_G ∪ ∂L_V))."""
-    lib = setup.library
-    q = len(lib)
-    v = np.ones(q, bool) if setup.v_mask is None else setup.v_mask
-    g = np.ones(q, bool) if setup.g_mask is None else setup.g_mask
-    out = g.copy()
-    for Dk in lib.gradient_maps(columns=v):
-        out |= np.asarray(abs(Dk).sum(axis=1)).ravel() > 0
-    return out
-
-
-def _pairs_in(pairs: Any, m: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    X0, XH = np.asarray(pairs.x0, dtype=float), np.asarray(pairs.xh, dtype=float)
-    idx = balanced_subsample(X0, m, rng)
-    return X0[idx], XH[idx]
-
-
-def identify_field(
-    be: Any, setup: LibrarySetup, sc: Scaling, data: dict[str, Any], settings: FitSettings
-) -> tuple[Any, dict]:
-    """Step 1: f as a backend Fit with V = 0 and g = f (scaled coordinates), refined on RK4."""
-    from ..backends import Problem, fit_problem
-    from ._refine import refine_fit
-
-    lib = setup.library
-    X, Xh, Xv, Xhv, h = data["X"], data["Xh"], data["X_val"], data["Xh_val"], data["h"]
-    Y = sc.scale_field((Xh - X) / h)
-    Xm = sc.scale_x(0.5 * (X + Xh))
-    kw: dict[str, Any] = {}
-    if Xv is not None:
-        Yv = sc.scale_field((Xhv - Xv) / h)
-        kw = {"X_val": sc.scale_x(0.5 * (Xv + Xhv)), "f_val": Yv, "V_val": np.zeros(len(Yv)), "g_val": Yv}
-    problem = Problem(X=Xm, f=Y, V=np.zeros(len(Y)), g=Y, library=lib, v_mask=np.zeros(len(lib), bool),
-                      g_mask=field_mask(setup), **kw)  # fmt: skip
-    fit_ = fit_problem(be, problem)
-    refined, info = refine_fit(
-        fit_, lib, X0=sc.scale_x(X), XH=sc.scale_x(Xh), h=sc.scale_h(h), X0_val=sc.scale_x(Xv),
-        XH_val=sc.scale_x(Xhv), lam=0.0, seed=settings.seed,
-    )  # fmt: skip
-    return refined, info
-
+__all__ = ["SymbolicRoute"]
 
 def _region_box(X: np.ndarray, margin: float = 0.05) -> np.ndarray:
     lo, hi = X.min(axis=0), X.max(axis=0)
@@ -136,10 +89,10 @@ class SymbolicRoute(Route):
         train, val = split_pairs(pairs, settings)
         rng = np.random.default_rng(settings.seed)
         h = float(train.h)
-        X, Xh = _pairs_in(train, int(settings.max_points), rng)
+        X, Xh = pairs_in(train, int(settings.max_points), rng)
         Xv = Xhv = None
         if val is not None and val.n >= 10:
-            Xv, Xhv = _pairs_in(val, max(10, int(settings.max_points) // 2), rng)
+            Xv, Xhv = pairs_in(val, max(10, int(settings.max_points) // 2), rng)
         moving = np.any(Xh != X, axis=1)
         if not np.any(moving):
             raise IdentificationError("the pairs do not move (x_h = x_0 everywhere): f cannot be identified")
