@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import csv
 import os
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .._errors import DataError, first_line
+from .._errors import DataError
 from .._io import atomic_write
+from ._npz import read_npz
 from ._pairs import Pairs, as_positive, check_nan_policy, pairs_from_arrays
 
 __all__ = ["save_pairs", "load_pairs", "pairs_from_csv"]
@@ -86,31 +86,8 @@ def load_pairs(path: str | os.PathLike[str], *, nan_policy: str = "raise") -> Pa
     symqp._errors.DataError: p.npz: missing key 'h' (found: x0, xh); a pairs file needs x0, xh, h
     """
     check_nan_policy(nan_policy)
-    p = Path(path)
-    label = p.name
-    if not p.is_file():
-        raise DataError(f"no such file: {p}")
-    # an .npz is a zip archive; np.load would read anything else as .npy or pickle
-    if not zipfile.is_zipfile(p):
-        raise DataError(f"{label}: not a .npz archive (expected keys x0, xh, h)")
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            keys = list(z.files)
-            missing = [k for k in _REQUIRED if k not in keys]
-            if missing:
-                raise DataError(
-                    f"{label}: missing key {missing[0]!r} (found: {', '.join(keys) or 'nothing'}); "
-                    f"a pairs file needs x0, xh, h"
-                )
-            data = {k: z[k] for k in (*_REQUIRED, *_OPTIONAL) if k in keys}
-    except DataError:
-        raise
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-            raise DataError(f"{label}: contains object (pickled) arrays, which are refused") from None
-        raise DataError(f"{label}: not a readable .npz file ({first_line(exc)})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"{label}: not a readable .npz file ({type(exc).__name__})") from None
+    data = read_npz(path, _REQUIRED, _OPTIONAL, kind="a pairs file")
+    label = Path(os.fspath(path)).name
     names = data.get("names")
     if names is not None:
         if names.dtype.kind != "U" or names.ndim != 1:
@@ -129,7 +106,8 @@ def load_pairs(path: str | os.PathLike[str], *, nan_policy: str = "raise") -> Pa
 
 def _read_csv(path: Path) -> tuple[list[str], np.ndarray]:
     try:
-        with open(path, newline="") as fh:
+        # utf-8-sig: spreadsheet programs start CSV files with a byte-order mark
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
             if header is None:

@@ -16,6 +16,7 @@ import sympy as sp
 from .._errors import DataError
 from .._io import atomic_write
 from .._numeric import numpy_function
+from ._npz import read_npz
 from ._pairs import as_names, as_positive
 
 __all__ = [
@@ -271,20 +272,14 @@ def save_hamiltonian(data: HamiltonianData, path: str | os.PathLike[str]) -> Non
 
 def load_hamiltonian(path: str | os.PathLike[str]) -> HamiltonianData:
     """Read an ``.npz`` written by :func:`save_hamiltonian` (or by hand with the same keys)."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            keys = set(z.files)
-            missing = {"q", "p", "h"} - keys
-            if missing:
-                raise DataError(f"{os.fspath(path)!s}: missing key(s) {sorted(missing)} "
-                                f"(has {sorted(keys)})")
-            q, p, h = z["q"], z["p"], z["h"]
-            mass = z["mass"] if "mass" in keys else None
-            names = tuple(str(n) for n in z["names"]) if "names" in keys else None
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"cannot read {os.fspath(path)!s} as npz: {exc}") from None
+    z = read_npz(path, (), ("q", "p", "h", "mass", "names"), kind="a Hamiltonian data file")
+    keys = set(z)
+    missing = {"q", "p", "h"} - keys
+    if missing:
+        raise DataError(f"{os.fspath(path)!s}: missing key(s) {sorted(missing)} (has {sorted(keys)})")
+    q, p, h = z["q"], z["p"], z["h"]
+    mass = z.get("mass")
+    names = tuple(str(n) for n in z["names"].ravel()) if "names" in keys else None
     if np.asarray(h).size != 1:
         raise DataError(f"h must be a scalar, got shape {np.asarray(h).shape}")
     return HamiltonianData(q, p, float(np.asarray(h).reshape(())), mass, names)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._errors import DataError
+from .._parse import name_problem
 
 __all__ = ["Pairs", "pairs_from_arrays"]
 
@@ -97,9 +98,10 @@ def as_names(names: Sequence[str] | str | None, d: int, letter: str = "x") -> tu
         raise DataError(f"names must be a sequence of {d} strings") from None
     if len(out) != d:
         raise DataError(f"got {len(out)} names {list(out)} for {d} state variables")
-    bad = [n for n in out if not n.isidentifier()]
-    if bad:
-        raise DataError(f"variable names must be identifiers, got {bad[0]!r}")
+    for n in out:
+        problem = name_problem(n)
+        if problem:
+            raise DataError(f"variable names must be valid, unreserved identifiers: {problem}")
     if len(set(out)) != d:
         raise DataError(f"variable names must be distinct, got {list(out)}")
     return out

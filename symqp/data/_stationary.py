@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._errors import DataError
-from .._numeric import euler_maruyama_step
-from ._pairs import as_count, as_names, as_positive
 from .._io import atomic_write
+from .._numeric import euler_maruyama_step
+from ._npz import read_npz
+from ._pairs import as_count, as_names, as_positive
 
 __all__ = ["StationaryData", "load_stationary", "sample_stationary", "save_stationary"]
 
@@ -186,18 +187,13 @@ def save_stationary(data: StationaryData, path: str | os.PathLike[str]) -> None:
 
 def load_stationary(path: str | os.PathLike[str]) -> StationaryData:
     """Read an ``.npz`` with keys ``x`` (n, d), ``f`` (n, d), ``D`` and optional ``names``."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            keys = set(z.files)
-            missing = {"x", "f", "D"} - keys
-            if missing:
-                raise DataError(f"{os.fspath(path)!s}: missing key(s) {sorted(missing)} (has {sorted(keys)})")
-            x, f, D = z["x"], z["f"], z["D"]
-            names: Sequence[str] | None = tuple(str(s) for s in z["names"]) if "names" in keys else None
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"cannot read {os.fspath(path)!s} as npz: {exc}") from None
+    z = read_npz(path, (), ("x", "f", "D", "names"), kind="a stationary data file")
+    keys = set(z)
+    missing = {"x", "f", "D"} - keys
+    if missing:
+        raise DataError(f"{os.fspath(path)!s}: missing key(s) {sorted(missing)} (has {sorted(keys)})")
+    x, f, D = z["x"], z["f"], z["D"]
+    names: Sequence[str] | None = tuple(str(s) for s in z["names"].ravel()) if "names" in keys else None
     if np.asarray(D).size != 1:
         raise DataError(f"D must be a scalar, got shape {np.asarray(D).shape}")
     return StationaryData(x, f, float(np.asarray(D).reshape(())), names)
