@@ -20,10 +20,11 @@ import numpy as np
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
-from .._errors import DataError, ParseError, ResultFormatError
+from .._errors import DataError, ParseError, ResultFormatError, first_line
 from .._io import atomic_write
 from .._numeric import numpy_function
-from .._parse import parse_expr_safe
+from .._parse import name_problem, parse_expr_safe, shorten
+from ._schema import MAX_FILE_BYTES, check_expression_size, check_result_dict, loads
 
 __all__ = ["Result", "load_result", "expr_to_str", "SCHEMA", "MODELS"]
 
@@ -192,6 +193,9 @@ class Result:
         ((2*x,), (-2*x,))
         """
         names = tuple(str(v) for v in variables)
+        for n in names:
+            if name_problem(n):
+                raise ResultFormatError(f"variable name {name_problem(n)}")
         syms = tuple(sp.Symbol(n) for n in names)
         V = _as_expr(V, names, "V")
         gv = tuple(sp.diff(V, s) for s in syms)
@@ -414,7 +418,7 @@ def _parse(text: Any, names: Sequence[str], what: str) -> sp.Expr:
     if not isinstance(text, str):
         raise ResultFormatError(f"{what} must be a formula string, got {type(text).__name__}")
     try:
-        return parse_expr_safe(text, names)
+        return check_expression_size(parse_expr_safe(text, names), what)
     except ParseError as exc:
         raise ResultFormatError(f"cannot parse {what}: {exc}") from None
 
@@ -489,7 +493,8 @@ def _from_dict(data: Mapping[str, Any]) -> Result:
         raise ResultFormatError(f"a result must be a JSON object, got {type(data).__name__}")
     schema = data.get("schema")
     if schema != SCHEMA:
-        raise ResultFormatError(f"unsupported schema {schema!r} (expected {SCHEMA!r})")
+        raise ResultFormatError(f"unsupported schema {shorten(repr(schema))} (expected {SCHEMA!r})")
+    check_result_dict(data)
     variables = _need(data, "variables", list, "result")
     if not variables or not all(isinstance(v, str) and v.isidentifier() for v in variables):
         raise ResultFormatError("'variables' must be a non-empty list of identifier names")
@@ -548,15 +553,15 @@ def load_result(path: str | os.PathLike[str]) -> Result:
     ...
     symqp._errors.ResultFormatError: unsupported schema 'other/2' (expected 'symqp.result/1')
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ResultFormatError(f"expected the path of a result file, got {type(path).__name__}")
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
+            raise ResultFormatError(f"{path} is too large for a result file (limit {MAX_FILE_BYTES} bytes)")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ResultFormatError(f"result file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ResultFormatError(f"cannot read result file {path}: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ResultFormatError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
-    return _from_dict(data)
+        raise ResultFormatError(f"cannot read result file {path}: {first_line(exc)}") from None
+    return _from_dict(loads(text, str(path)))
