@@ -16,7 +16,7 @@ import sympy as sp
 
 from .._errors import AnalysisError
 from .._numeric import numpy_function
-from .._parse import parse_expr_safe
+from .._parse import name_problem, parse_expr_safe
 
 __all__ = ["Model", "as_model", "check_box", "check_eps", "numpy_field"]
 
@@ -42,12 +42,12 @@ class Model:
 def _symbols(variables: Sequence[Any]) -> tuple[sp.Symbol, ...]:
     out = []
     for v in variables:
-        if isinstance(v, sp.Symbol):
-            out.append(v)
-        elif isinstance(v, str) and v.isidentifier():
-            out.append(sp.Symbol(v))
-        else:
+        if not isinstance(v, (str, sp.Symbol)):
             raise AnalysisError(f"variable {v!r} is neither a SymPy Symbol nor a valid name")
+        problem = name_problem(v if isinstance(v, str) else v.name)
+        if problem:
+            raise AnalysisError(f"variable name {problem}")
+        out.append(sp.Symbol(v) if isinstance(v, str) else v)
     if not out:
         raise AnalysisError("no variables given")
     if len(set(out)) != len(out):

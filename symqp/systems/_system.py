@@ -12,7 +12,7 @@ import sympy as sp
 
 from .._errors import DataError, ParseError
 from .._numeric import numpy_rows
-from .._parse import parse_expr_safe
+from .._parse import name_problem, parse_expr_safe
 
 __all__ = ["System", "from_expressions", "from_strings"]
 
@@ -67,15 +67,12 @@ def as_symbols(variables: Sequence[sp.Symbol | str] | str, what: str = "variable
         variables = variables.replace(",", " ").split()
     out = []
     for v in variables:
-        if isinstance(v, sp.Symbol):
-            s = v
-        elif isinstance(v, str):
-            if not v.isidentifier():
-                raise DataError(f"{what}: {v!r} is not a valid variable name")
-            s = sp.Symbol(v)
-        else:
+        if not isinstance(v, (str, sp.Symbol)):
             raise DataError(f"{what} must be names or SymPy symbols, got {type(v).__name__}")
-        out.append(s)
+        problem = name_problem(v if isinstance(v, str) else v.name)
+        if problem:
+            raise DataError(f"{what}: not a valid variable name: {problem}")
+        out.append(sp.Symbol(v) if isinstance(v, str) else v)
     if not out:
         raise DataError(f"{what} is empty")
     names = [str(s) for s in out]
