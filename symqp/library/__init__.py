@@ -18,11 +18,11 @@ Examples
 from ._constraints import constraint_matrix as constraint_matrix
 from ._constraints import gradient_library_matrix as gradient_library_matrix
 from ._library import Library as Library
-from ._library import custom as custom
-from ._library import poly as poly
-from ._library import product as product
-from ._library import rational as rational
-from ._library import trig as trig
+from ._presets import custom as custom
+from ._presets import poly as poly
+from ._presets import product as product
+from ._presets import rational as rational
+from ._presets import trig as trig
 from ._spec import parse_library as parse_library
 
 __all__ = [

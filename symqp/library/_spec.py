@@ -15,7 +15,8 @@ import sympy as sp
 
 from .._errors import LibraryError, ParseError
 from .._parse import parse_expr_safe
-from ._library import MAX_TERMS, Library, _as_variables, poly, poly_count, rational, trig
+from ._library import MAX_TERMS, Library, _as_variables
+from ._presets import poly, poly_count, rational, trig
 
 __all__ = ["parse_library", "split_items"]
 
