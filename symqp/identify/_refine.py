@@ -262,19 +262,7 @@ def refine_fit(
     t0 = time.perf_counter()
     d = len(lib.variables)
     q = len(lib)
-    index = {sp.expand(t): i for i, t in enumerate(lib.terms)}
-    front = list(getattr(fit_, "front", None) or [])
-    chosen_expr = (fit_.V, tuple(fit_.g))
-    pool: list[tuple[Any, tuple[sp.Expr, tuple[sp.Expr, ...]]]] = [(c, (c.V, tuple(c.g))) for c in front]
-    if not any(e == chosen_expr for _, e in pool):
-        pool.append((None, chosen_expr))
-    coefs = []
-    for cand, (V, g) in pool[:max_candidates] if len(pool) <= max_candidates else _spread(pool, max_candidates):
-        a = coefficients_in_library(V, index, q)
-        Cs = [coefficients_in_library(gk, index, q) for gk in g]
-        if a is None or any(c is None for c in Cs) or len(Cs) != d:
-            continue
-        coefs.append((cand, a, np.column_stack(Cs)))
+    coefs = _coefficients_of_front(fit_, lib, max_candidates)
     if not coefs:
         return fit_, {"refined": False, "reason": "no candidate lies in the library span"}
     if not np.any(XH != X0):
@@ -301,7 +289,13 @@ def refine_fit(
     field = _Field(lib, used, with_V=any(np.any(a != 0) for _, a, _ in coefs))
     pos = {c: i for i, c in enumerate(used)}
     refined: list[tuple[Any, _Refined]] = []
+    # simplest first: once a refined candidate is within abs_tol of a perfect held-out fit, no
+    # denser one can be chosen (the rule takes the simplest within (1 + rel_tol) best + abs_tol
+    # and best >= 0), so the rest are not refined -- the dense ends of a front cost the most
+    coefs.sort(key=lambda c: int(np.count_nonzero(c[1]) + np.count_nonzero(c[2])))
     for cand, a, C in coefs:
+        if refined and Vt is None and refined[-1][1].val_error <= abs_tol:
+            break
         ar, Cr = a[used], C[used]
         ar, Cr, it = _refine_one(field, ar, Cr, X0, XH, h, Xs, lam=lam, max_iter=max_iter)
         tr = _rel_step_error(field, X0, XH, h, ar, Cr)
@@ -381,6 +375,27 @@ def refine_fit(
         timings=timings, diagnostics=diagnostics,
     )  # fmt: skip
     return new, info
+
+
+def _coefficients_of_front(fit_: Any, lib: Any, max_candidates: int) -> list[tuple[Any, np.ndarray, np.ndarray]]:
+    """(candidate, a (q,), C (q, d)) for the front's candidates in the library span (at most
+    ``max_candidates``, spread over the front, the chosen model always among them)."""
+    d, q = len(lib.variables), len(lib)
+    index = {sp.expand(t): i for i, t in enumerate(lib.terms)}
+    chosen_expr = (fit_.V, tuple(fit_.g))
+    pool: list[tuple[Any, tuple[sp.Expr, tuple[sp.Expr, ...]]]] = [
+        (c, (c.V, tuple(c.g))) for c in list(getattr(fit_, "front", None) or [])
+    ]
+    if not any(e == chosen_expr for _, e in pool):
+        pool.append((None, chosen_expr))
+    coefs = []
+    for cand, (V, g) in pool if len(pool) <= max_candidates else _spread(pool, max_candidates):
+        a = coefficients_in_library(V, index, q)
+        Cs = [coefficients_in_library(gk, index, q) for gk in g]
+        if a is None or any(c is None for c in Cs) or len(Cs) != d:
+            continue
+        coefs.append((cand, a, np.column_stack(Cs)))
+    return coefs
 
 
 def _prune(
