@@ -16,6 +16,7 @@ import sympy as sp
 from scipy import integrate, special, stats
 
 from .._errors import AnalysisError
+from .._estimator import check_seed
 from .._numeric import euler_maruyama_step, numpy_function, python_function
 from ._common import as_model, check_box, check_eps, numpy_field
 
@@ -181,7 +182,7 @@ def _laplace_qmc(model, eps: float, box: np.ndarray, m: int, reps: int, seed: in
     n = 2**m
     counts = np.maximum(1, np.round(weights * n).astype(int))
     alpha = counts / counts.sum()
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed("", "seed", seed))
     ests = []
     shift = None
     for _ in range(reps):
@@ -337,7 +338,7 @@ def euler_maruyama(F, x0: np.ndarray, *, eps: float, dt: float, n_steps: int, se
     Returns an array (n_saved, n_paths, d) of the states after ``burn`` steps, every
     ``every`` steps. With ``box``, a path leaving the box is reflected back into it.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed("", "seed", seed))
     X = np.array(x0, float, copy=True)
     out = []
     for k in range(n_steps):
@@ -436,7 +437,7 @@ def density_check(
     if not 0 <= axis < model.d:
         raise AnalysisError(f"axis {axis} out of range for {model.d} variables")
     F = numpy_field(model)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed("", "seed", seed))
     x0 = bx[:, 0] + rng.random((n_paths, model.d)) * (bx[:, 1] - bx[:, 0])
     burn = round(t_burn / dt)
     steps = burn + round(t_sample / dt)

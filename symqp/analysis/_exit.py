@@ -25,6 +25,7 @@ import numpy as np
 import sympy as sp
 
 from .._errors import AnalysisError
+from .._estimator import check_seed
 from .._numeric import euler_maruyama_step
 from ._common import as_model, check_eps, numpy_field
 
@@ -157,7 +158,7 @@ def exit_times_mc(
     if r <= 0:
         raise AnalysisError("start and target coincide")
     F = numpy_field(model)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed("", "seed", seed))
     means, errs, cens = [], [], []
     n_steps = int(np.ceil(t_max / dt))
     for e in epss:

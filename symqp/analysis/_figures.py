@@ -17,6 +17,7 @@ import numpy as np
 import sympy as sp
 
 from .._errors import AnalysisError
+from .._estimator import check_seed
 from .._io import atomic_write
 from .._numeric import numpy_function
 from ..result._result import round_floats
@@ -169,7 +170,7 @@ def plot_trajectories(
     bx = _box(model, box)
     ij = _plane(plane, model.d)
     if x0 is None:
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed("", "seed", seed))
         X0 = bx[:, 0] + rng.random((n_traj, model.d)) * (bx[:, 1] - bx[:, 0])
     else:
         X0 = np.atleast_2d(np.asarray(x0, float))

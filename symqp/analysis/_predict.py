@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import AnalysisError
+from .._estimator import check_seed
 from .._numeric import rk4_step
 from ._common import Model, as_model, check_box, numpy_field
 
@@ -130,7 +131,7 @@ def prediction_error(
             d = len(variables) if variables is not None else None
             b = np.asarray(box, float)
             bx = check_box(b, d if d is not None else b.shape[0])
-            rng = np.random.default_rng(seed)
+            rng = np.random.default_rng(check_seed("", "seed", seed))
             x_start = bx[:, 0] + rng.random((n_traj, bx.shape[0])) * (bx[:, 1] - bx[:, 0])
         else:
             x_start = np.atleast_2d(np.asarray(x0, float))

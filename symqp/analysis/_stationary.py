@@ -14,6 +14,7 @@ import sympy as sp
 from scipy import integrate, optimize
 
 from .._errors import AnalysisError
+from .._estimator import check_seed
 from .._numeric import numpy_function
 from ._common import Model, as_model, check_box, numpy_field
 
@@ -129,7 +130,7 @@ def _exact_roots(model: Model, timeout: float, max_bezout: int) -> list[np.ndarr
 def _numeric_roots(model: Model, box: np.ndarray, n_starts: int, seed: int) -> list[np.ndarray]:
     F = numpy_field(model)
     J = numpy_function(sp.Matrix(model.f).jacobian(model.variables), model.variables)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed("", "seed", seed))
     from scipy.stats import qmc
 
     m = max(1, int(np.ceil(np.log2(max(n_starts, 2)))))
@@ -392,7 +393,7 @@ def time_scales(
         raise AnalysisError("no box given to estimate the time scales of f")
     bx = check_box(box, model.d)
     J = numpy_function(sp.Matrix(model.f).jacobian(model.variables), model.variables)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed("", "seed", seed))
     X = bx[:, 0] + rng.random((n_samples, model.d)) * (bx[:, 1] - bx[:, 0])
     with np.errstate(all="ignore"):
         rho = np.array([np.max(np.abs(np.linalg.eigvals(J(x)))) for x in X])

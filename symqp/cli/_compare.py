@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import BackendError, DataError, SymqpError
+from .._estimator import check_seed
 from ._argtypes import integer, positive_float, positive_int
 from ._fit import _check_data_path, translate_errors
 
@@ -38,6 +39,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_seed("", "--seed", args.seed)
     _check_data_path(args.data)
     names = [b.strip() for b in args.backends.split(",") if b.strip()]
     if not names:

@@ -13,6 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .._estimator import check_seed
+from ._argtypes import integer
+
 __all__ = ["register", "run", "EXAMPLE1", "EXAMPLE1_QUICK"]
 
 # App. B of the paper: N = 5000 trajectories, M = 50 pairs each, h = 0.01, t_j = 0.1 j;
@@ -31,7 +34,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--out", metavar="DIR", default="demo_out", help="output folder (default demo_out/)")
     p.add_argument("--quick", action="store_true", help="tiny data and few steps (a smoke run)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=integer, default=0, help="random seed (default 0)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="torch device")
     p.set_defaults(func=run)
 
@@ -65,6 +68,7 @@ def run_example1(
 
 
 def run(args: argparse.Namespace) -> int:
+    check_seed("", "--seed", args.seed)
     t0 = time.perf_counter()
     out = run_example1(args.out, quick=args.quick, seed=args.seed, device=args.device)
     result, errors, system = out["result"], out["errors"], out["system"]

@@ -14,6 +14,7 @@ import numpy as np
 import sympy as sp
 
 from .._errors import DataError
+from .._estimator import check_seed
 from .._io import atomic_write
 from .._numeric import numpy_function
 from ._npz import read_npz
@@ -132,7 +133,7 @@ class HamiltonianData:
                 HamiltonianData(self.q[:, : cut + 1], self.p[:, : cut + 1], self.h, self.mass, self.names),
                 HamiltonianData(self.q[:, cut:], self.p[:, cut:], self.h, self.mass, self.names),
             )
-        perm = np.random.default_rng(seed).permutation(r)
+        perm = np.random.default_rng(check_seed("split", "seed", seed)).permutation(r)
         k = max(1, min(r - 1, round(frac * r)))
         return self.subset(np.sort(perm[:k])), self.subset(np.sort(perm[k:]))
 
@@ -217,7 +218,7 @@ def sample_hamiltonian(
     mass = np.ones(d) if mass is None else np.asarray(mass, dtype=np.float64).reshape(-1)
     if mass.shape != (d,):
         raise DataError(f"system mass must have shape ({d},), got {mass.shape}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed("sample_hamiltonian", "seed", seed))
     if q0 is None or p0 is None:
         b = getattr(system, "box", None) if box is None else box
         if b is None:

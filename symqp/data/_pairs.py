@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._errors import DataError
+from .._estimator import check_seed
 from .._parse import name_problem
 
 __all__ = ["Pairs", "pairs_from_arrays"]
@@ -257,7 +258,7 @@ class Pairs:
         ids = np.unique(groups)
         if ids.size < 2:
             raise DataError("cannot split: the pairs come from a single trajectory")
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed("split", "seed", seed))
         n_train = min(max(int(round(frac * ids.size)), 1), ids.size - 1)
         train_ids = rng.permutation(ids)[:n_train]
         mask = np.isin(groups, train_ids)

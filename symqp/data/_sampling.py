@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import DataError
+from .._estimator import check_seed
 from .._numeric import RowsFn, rk4_step
 from ._pairs import Pairs, as_count, as_nonnegative, as_positive
 
@@ -124,7 +125,7 @@ def sample_pairs(
         raise DataError("box must hold finite bounds with low < high in every row")
     d = b.shape[0]
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed("sample_pairs", "seed", seed))
     Y = np.ascontiguousarray(rng.uniform(b[:, 0], b[:, 1], size=(n_traj, d)).T)
 
     s = h / _SUBSTEPS

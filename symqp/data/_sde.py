@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import DataError
+from .._estimator import check_seed
 from .._numeric import euler_maruyama_step
 from ._pairs import as_count, as_float_array, as_nonnegative, as_positive
 from ._sampling import resolve_field
@@ -76,7 +77,7 @@ def simulate_sde(
     n_steps = as_count(n_steps, "n_steps", minimum=0)
     if record_every is not None:
         record_every = as_count(record_every, "record_every")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed("simulate_sde", "seed", seed))
     Y = np.ascontiguousarray(X.T)
     records = [X.copy()] if record_every else None
     tick = max(1, n_steps // 100)

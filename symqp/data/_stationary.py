@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._errors import DataError
+from .._estimator import check_seed
 from .._io import atomic_write
 from .._numeric import euler_maruyama_step
 from ._npz import read_npz
@@ -70,7 +71,7 @@ class StationaryData:
         """Random split of the samples into (train, test)."""
         if not 0.0 < frac < 1.0:
             raise DataError(f"frac must lie in (0, 1), got {frac}")
-        perm = np.random.default_rng(seed).permutation(self.n)
+        perm = np.random.default_rng(check_seed("split", "seed", seed)).permutation(self.n)
         k = round(frac * self.n)
         a, b = np.sort(perm[:k]), np.sort(perm[k:])
         return (StationaryData(self.x[a], self.f[a], self.D, self.names),
@@ -150,7 +151,7 @@ def sample_stationary(
     D = _as_diffusion(D)
     n_samples = as_count(n_samples, "n_samples", minimum=2)
     dt, t_burn = as_positive(dt, "dt"), as_positive(t_burn, "t_burn")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed("sample_stationary", "seed", seed))
     if x0 is not None:
         x = np.array(x0, dtype=np.float64)
         if x.ndim != 2 or x.shape[0] != n_samples:
