@@ -3,10 +3,12 @@
 Contract::
 
     symqp simulate SYSTEM --out DATA.npz [--n-traj N] [--n-pairs M] [--h H] [--dt DT]
-        [--seed S] [--noise SIGMA] [--param KEY=VALUE ...]
+        [--seed S] [--noise SIGMA] [--param KEY=VALUE ...] [--force]
 
 Defaults for the counts and steps come from the system (the seed paper's App. B values for
-``archetypal3d`` and ``graphene``).
+``archetypal3d`` and ``graphene``). A run is refused before it starts when it would need
+more than :data:`MAX_BYTES` of memory, more than :data:`MAX_STEPS` RK4 steps per trajectory
+or more than :data:`MAX_WORK` trajectory-steps in all (``--force`` lifts these limits).
 """
 
 from __future__ import annotations
@@ -19,11 +21,69 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import DataError
+from .._estimator import check_seed
+from .._io import check_writable
+from ._argtypes import integer
 
-__all__ = ["register", "run"]
+__all__ = ["MAX_BYTES", "MAX_STEPS", "MAX_WORK", "check_limits", "register", "run", "sampling_cost"]
 
 # total RK4 trajectory-steps above which a progress bar is shown
 _PROGRESS_WORK = 2_000_000
+#: Most memory a run may need (8 GiB): the pairs, their copies and the file being written.
+MAX_BYTES = 8 * 2**30
+#: Most RK4 steps per trajectory (about half an hour of stepping on one core).
+MAX_STEPS = 10**7
+#: Most trajectory-steps in all (RK4 steps times trajectories; about an hour on one core).
+MAX_WORK = 10**10
+
+
+def sampling_cost(n_traj: int, n_pairs: int, h: float, dt: float, d: int) -> tuple[float, float, float]:
+    """(RK4 steps per trajectory, trajectory-steps, bytes of memory) of :func:`sample_pairs`.
+
+    Floats, so that absurd requests (h = 1e-300) give large numbers instead of overflowing.
+
+    Examples
+    --------
+    >>> sampling_cost(5000, 50, 0.01, 0.1, 3)
+    (1250.0, 6250000.0, 38000000.0)
+    """
+    per_snapshot = max(1.0, math.ceil(min(dt / (h / 5), 1e300))) + 5.0
+    steps = float(n_pairs) * per_snapshot
+    return steps, steps * n_traj, 8.0 * n_traj * n_pairs * (6 * d + 1)
+
+
+def check_limits(n_traj: int, n_pairs: int, h: float, dt: float, d: int) -> float:
+    """The trajectory-steps of a run, or :class:`DataError` with the numbers when it is too large."""
+    steps, work, nbytes = sampling_cost(n_traj, n_pairs, h, dt, d)
+    hint = "; pass --force to run it anyway"
+    if nbytes > MAX_BYTES:
+        raise DataError(
+            f"{n_traj} trajectories x {n_pairs} snapshots would need about {nbytes / 2**30:.3g} GiB "
+            f"of memory (limit {MAX_BYTES / 2**30:g} GiB){hint}"
+        )
+    if steps > MAX_STEPS:
+        raise DataError(
+            f"about {steps:.3g} RK4 steps of h/5 = {h / 5:.3g} per trajectory to cover "
+            f"{n_pairs} snapshots dt = {dt:g} apart (limit {MAX_STEPS:.0e}); raise h or lower dt or "
+            f"--n-pairs{hint}"
+        )
+    if work > MAX_WORK:
+        raise DataError(
+            f"about {work:.3g} trajectory-steps ({n_traj} trajectories x {steps:.3g} RK4 steps; "
+            f"limit {MAX_WORK:.0e}){hint}"
+        )
+    return work
+
+
+def _count(text: str) -> int:
+    """A whole number, also written ``1e4`` (the range is checked with the other inputs)."""
+    try:
+        value = float(text) if any(c in text for c in ".eE") else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if not (math.isfinite(value) and value == int(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(value)
 
 
 def _param(text: str) -> tuple[str, object]:
@@ -54,16 +114,19 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("system", metavar="SYSTEM", help="built-in system name")
     p.add_argument("--out", required=True, metavar="DATA.npz", help="output file (.npz)")
-    p.add_argument("--n-traj", type=int, default=None, metavar="N", help="number of trajectories")
-    p.add_argument("--n-pairs", type=int, default=None, metavar="M", help="snapshots per trajectory")
+    p.add_argument("--n-traj", type=_count, default=None, metavar="N", help="number of trajectories")
+    p.add_argument("--n-pairs", type=_count, default=None, metavar="M", help="snapshots per trajectory")
     p.add_argument("--h", type=float, default=None, metavar="H", help="time between the states of a pair")
     p.add_argument("--dt", type=float, default=None, metavar="DT", help="time between snapshots")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=integer, default=0, help="random seed (default 0)")
     p.add_argument("--noise", type=float, default=0.0, metavar="SIGMA",
                    help="std of additive Gaussian measurement noise (default 0)")
     p.add_argument("--param", type=_param, action="append", default=[], metavar="KEY=VALUE",
                    help="system parameter, repeatable (e.g. --param alpha=2)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--force", action="store_true",
+                   help=f"run even beyond the limits ({MAX_BYTES // 2**30} GiB of memory, {MAX_STEPS:.0e} RK4 "
+                        f"steps per trajectory, {MAX_WORK:.0e} trajectory-steps)")
     p.set_defaults(func=run)
 
 
@@ -72,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data._sampling import check_sampling_args
     from ..systems import get_system, sampling_defaults
 
+    seed = check_seed("", "--seed", args.seed)
     params = dict(args.param)
     if len(params) != len(args.param):
         raise DataError("a --param key is given more than once")
@@ -89,7 +153,11 @@ def run(args: argparse.Namespace) -> int:
     n_traj, n_pairs, h, dt, noise = check_sampling_args(
         cfg["n_traj"], cfg["n_pairs"], cfg["h"], cfg["dt"], args.noise
     )
-    work = (math.ceil(dt / (h / 5)) + 5) * n_pairs * n_traj
+    d = len(system.names)
+    work = sampling_cost(n_traj, n_pairs, h, dt, d)[1] if args.force else check_limits(n_traj, n_pairs, h, dt, d)
+    note = check_writable(args.out, "--out")
+    if note and not args.quiet:
+        print(note, file=sys.stderr)
     t0 = time.perf_counter()
     if work >= _PROGRESS_WORK and not args.quiet:
         from rich.console import Console
@@ -101,12 +169,12 @@ def run(args: argparse.Namespace) -> int:
         ) as bar:
             task = bar.add_task("sample", total=n_pairs)
             pairs = sample_pairs(
-                system, n_traj=n_traj, n_pairs=n_pairs, h=h, dt=dt, seed=args.seed,
+                system, n_traj=n_traj, n_pairs=n_pairs, h=h, dt=dt, seed=seed,
                 noise=noise, progress=lambda done, total: bar.update(task, completed=done),
             )
     else:
         pairs = sample_pairs(
-            system, n_traj=n_traj, n_pairs=n_pairs, h=h, dt=dt, seed=args.seed,
+            system, n_traj=n_traj, n_pairs=n_pairs, h=h, dt=dt, seed=seed,
             noise=noise,
         )
     elapsed = time.perf_counter() - t0
@@ -116,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{system!r}", file=out)
         print(
             f"sampled {pairs.n} pairs ({n_traj} trajectories x {n_pairs} snapshots), "
-            f"h = {h:g}, dt = {dt:g}, noise = {noise:g}, seed = {args.seed} in {elapsed:.2f} s",
+            f"h = {h:g}, dt = {dt:g}, noise = {noise:g}, seed = {seed} in {elapsed:.2f} s",
             file=out,
         )
         for k, name in enumerate(pairs.names or ()):
