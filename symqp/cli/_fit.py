@@ -5,16 +5,23 @@ Contract (held fixed)::
     symqp fit DATA.npz --library SPEC [--v-library SPEC] [--g-library SPEC] [--backend NAME]
         [--out RESULT.json] [--seed N] [--device cpu|cuda] [--steps N] [--tau T]
         [--model {orthogonal,hamiltonian,epr}] [--method auto|neural|symbolic]
+        [--checkpoint PATH [--checkpoint-every N] [--resume]]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from .._errors import BackendError, DataError, SymqpError, TrainingError, first_line
+from .._estimator import check_seed
+from .._io import check_writable
 from ._argtypes import integer, positive_float, positive_int
+
+#: Training steps between checkpoints when only --checkpoint is given.
+CHECKPOINT_EVERY = 1000
 
 __all__ = ["register", "run", "translate_errors"]
 
@@ -57,6 +64,16 @@ def register(subparsers: Any) -> None:
         "--model", choices=("orthogonal", "hamiltonian", "epr"), default="orthogonal",
         help="orthogonal decomposition (default), Hamiltonian potential or EPR landscape",
     )
+    p.add_argument(
+        "--checkpoint", metavar="PATH", default=None,
+        help="write checkpoints of the neural decomposition's training to PATH (selects the "
+        "neural route under --method auto)",
+    )
+    p.add_argument(
+        "--checkpoint-every", type=positive_int, default=None, metavar="N",
+        help=f"training steps between checkpoints (default {CHECKPOINT_EVERY})",
+    )
+    p.add_argument("--resume", action="store_true", help="resume the training from --checkpoint PATH")
     p.set_defaults(func=run)
 
 
@@ -85,11 +102,31 @@ def _check_data_path(path: str) -> None:
         raise DataError(f"data path is a folder, expected an .npz file: {path}")
 
 
+def _checkpoint_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``decomposition_options`` of --checkpoint, --checkpoint-every and --resume."""
+    path = getattr(args, "checkpoint", None)
+    if path is None:
+        if args.resume or args.checkpoint_every is not None:
+            raise DataError("--resume and --checkpoint-every need --checkpoint PATH")
+        return {}
+    if args.model != "orthogonal" or args.method == "symbolic":
+        raise DataError("--checkpoint applies to the neural route (--model orthogonal, --method neural or auto)")
+    if args.resume and not Path(path).is_file():
+        raise DataError(f"--resume: no checkpoint at {path}")
+    every = args.checkpoint_every or CHECKPOINT_EVERY
+    return {"checkpoint_path": path, "checkpoint_every": every, "resume": bool(args.resume)}
+
+
 def run(args: argparse.Namespace) -> int:
+    check_seed("", "--seed", args.seed)
     _check_data_path(args.data)
     out = Path(args.out) if args.out else default_out(args.data)
     if out.exists() and out.is_dir():
         raise DataError(f"--out is a folder, expected a file name: {out}")
+    options = _checkpoint_options(args)
+    note = check_writable(out, "--out")
+    if note:
+        print(note, file=sys.stderr)
     if args.model != "orthogonal" and (args.v_library or args.g_library or args.tau is not None):
         raise DataError("--v-library, --g-library and --tau apply to --model orthogonal only")
     if args.model != "orthogonal" and args.method != "auto":
@@ -106,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
                 backend=args.backend or "sr3",
                 method=args.method,
                 tau=args.tau,
+                decomposition_options=options or None,
                 seed=args.seed,
                 device=args.device,
                 steps=args.steps,
