@@ -65,7 +65,7 @@ def _toy(cfg, fig, shown):
     print(f"toy (direct): V = {res.V}")
     for tag, kw in (("neural", {}), ("enhanced", {"enhanced": True, "field": field, "divergence": div})):
         t0 = time.perf_counter()
-        model = EPRLandscape(steps=cfg["adam"], polish_steps=cfg["polish"], seed=0, **kw).fit(data)
+        model = EPRLandscape(steps=cfg["adam"], lbfgs_steps=cfg["polish"], seed=0, **kw).fit(data)
         t_train = time.perf_counter() - t0
         res = fit_epr(data, library="poly(4)", model=model)
         u = sp.lambdify((x, y), res.V)(P[:, 0], P[:, 1])
@@ -106,7 +106,7 @@ def _rotated12(cfg, fig, shown):
     fig["epr.d12_direct_s"] = res.timings["total"]
     if cfg["neural12"]:
         t0 = time.perf_counter()
-        model = EPRLandscape(hidden=(64, 64), steps=cfg["adam"], polish_steps=cfg["polish"], seed=0).fit(data)
+        model = EPRLandscape(hidden=(64, 64), steps=cfg["adam"], lbfgs_steps=cfg["polish"], seed=0).fit(data)
         fig["epr.d12_neural_train_s"] = time.perf_counter() - t0
         res = fit_epr(data, library=lib, model=model)
         fig["epr.d12_neural_net_rrmse"] = landscape_rrmse(model.V(test.x), exact, D)

@@ -64,7 +64,7 @@ def _harmonic(cfg, fig):
                               p0=np.arange(1, 11, dtype=float)[:, None], substeps=10)
     for route in ("direct", "neural"):
         res = fit_hamiltonian(data, library="poly(3)", route=route, steps=cfg["adam"],
-                              polish_steps=cfg["polish"])
+                              lbfgs_steps=cfg["polish"])
         c = res.metrics["coefficients"]
         err = abs(c.get("q**2", 0.0) - 0.5) + sum(abs(v) for k, v in c.items() if k not in ("1", "q**2"))
         tag = "harmonic" if route == "direct" else "harmonic_neural"
@@ -92,7 +92,7 @@ def _double_well(cfg, fig):
     print(f"double well T1: {crossing} of 10 trajectories visit both wells")
     for route, loss in (("direct", "midpoint"), ("direct", "forward"), ("neural", "midpoint")):
         res = fit_hamiltonian(data, library="poly(6)", route=route, loss=loss, steps=cfg["adam"],
-                              polish_steps=cfg["polish"])
+                              lbfgs_steps=cfg["polish"])
         err = _coef_err(res.metrics["coefficients"], exact)
         print(f"double well ({route}, {loss}): V = {res.V}")
         tag = {"direct": "double_well", "neural": "double_well_neural"}[route]
@@ -120,7 +120,7 @@ def _central(cfg, fig):
         # the r⁻¹, r⁻², r⁻³ columns are nearly collinear on the orbit: the network needs a
         # lower loss than elsewhere for β2 to settle (1000 L-BFGS iterations: 0.3% instead of 14%)
         res = fit_hamiltonian(red, library=CENTRAL_LIB, route=route, steps=cfg["adam"],
-                              polish_steps=cfg["cf_polish"])
+                              lbfgs_steps=cfg["cf_polish"])
         c = res.metrics["coefficients"]
         spurious = sum(abs(v) for k, v in c.items() if k not in ("1", "1/r", "r**(-2)", "1/(10 - r)"))
         err = max(abs(c.get("1/r", 0.0) - 1), abs(c.get("r**(-2)", 0.0) - half_l2) / half_l2,
@@ -147,7 +147,7 @@ def _coulomb(cfg, fig):
     routes = ("direct", "neural") if cfg["neural_heavy"] else ("direct",)
     for route in routes:
         res = fit_hamiltonian(data, library="1, r**-1, r**-2, r**-3", features="pair_distance",
-                              route=route, steps=cfg["adam"], polish_steps=cfg["polish"], max_points=50_000)
+                              route=route, steps=cfg["adam"], lbfgs_steps=cfg["polish"], max_points=50_000)
         c = res.metrics["coefficients"]
         spurious = sum(abs(v) for k, v in c.items() if k not in ("1", "1/r")) / abs(exact)
         err = abs(c.get("1/r", 0.0) - exact) / abs(exact) + spurious

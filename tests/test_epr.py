@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symqp._errors import BackendError, DataError, TrainingError
+from symqp._errors import BackendError, DataError, ParameterError, TrainingError
 from symqp.data._stationary import (
     StationaryData,
     load_stationary,
@@ -143,8 +143,8 @@ def test_landscape_rrmse_against_formula():
 
 # ---------------------------------------------------------------- pipeline
 def test_direct_route_recovers_toy(toy_data):
-    from symqp.identify import fit_epr
     from symqp.decompose._epr import landscape_rrmse
+    from symqp.identify import fit_epr
 
     res = fit_epr(toy_data, library="poly(4)", route="direct")
     assert res.model == "epr" and res.variables == ("x1", "x2")
@@ -166,7 +166,7 @@ def test_neural_route_ou(tmp_path):
     x = np.random.default_rng(0).normal(size=(3000, 1)) * np.sqrt(0.5)
     path = tmp_path / "ou.npz"
     save_stationary(StationaryData(x, -x, 0.5, names=["x"]), path)
-    res = fit_epr(str(path), library="poly(4)", route="neural", steps=200, polish_steps=100,
+    res = fit_epr(str(path), library="poly(4)", route="neural", steps=200, lbfgs_steps=100,
                   hidden=(8,))
     xs = sp.Symbol("x")
     assert float(res.V.coeff(xs, 2)) == pytest.approx(0.5, abs=0.05)
@@ -206,3 +206,42 @@ def test_bad_inputs(toy_data):
         EPRLandscape().V(np.zeros((1, 2)))
     with pytest.raises(DataError, match="expected StationaryData"):
         fit_epr([1, 2, 3])
+    with pytest.raises(ParameterError, match=r"EPRLandscape.enhanced_box must be a finite \(2, 2\) array"):
+        EPRLandscape(enhanced=True, field=_toy_field, enhanced_box=[[0.0, 3.0]], steps=1).fit(toy_data)
+
+
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        ({"hidden": []}, "hidden"),
+        ({"activation": "relu"}, "activation"),
+        ({"enhanced": 1}, "enhanced"),
+        ({"enhanced_weight": -1.0}, "enhanced_weight"),
+        ({"n_enhanced": 0}, "n_enhanced"),
+        ({"field": "f"}, "field"),
+        ({"steps": 1.5}, "steps"),
+        ({"lbfgs_steps": -2}, "lbfgs_steps"),
+        ({"threads": 0}, "threads"),
+    ],
+)
+def test_invalid_parameter_named(toy_data, kw, name):
+    from symqp.decompose import EPRLandscape
+
+    model = EPRLandscape(**kw)
+    with pytest.raises(ValueError, match=f"EPRLandscape.{name} "):
+        model.fit(toy_data)
+    assert not hasattr(model, "net_")
+
+
+def test_estimator_contract(toy_data):
+    from sklearn.base import clone
+
+    from symqp.decompose import EPRLandscape
+
+    m = EPRLandscape(hidden=(4,), steps=3, lbfgs_steps=2, field=_toy_field, enhanced_box=[[0.0, 3.0], [0.0, 3.0]])
+    twin = clone(m)
+    assert twin is not m and twin.get_params() == m.get_params()
+    with pytest.raises(ValueError, match="unknown parameter 'polish_steps'"):
+        m.set_params(polish_steps=1)
+    assert m.fit(toy_data) is m
+    assert len(m.loss_history_) == 3 and len(m.lbfgs_history_) >= 1

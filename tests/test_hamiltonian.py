@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symqp._errors import BackendError, DataError, LibraryError, ParseError, TrainingError
+from symqp._errors import (
+    BackendError,
+    DataError,
+    LibraryError,
+    ParameterError,
+    ParseError,
+    TrainingError,
+)
 from symqp.data._hamiltonian import (
     HamiltonianData,
     load_hamiltonian,
@@ -128,10 +135,12 @@ def test_loss_value_is_bhat_eq3():
 def test_learner_bad_inputs(dw_data):
     from symqp.decompose import HamiltonianPotential
 
-    with pytest.raises(DataError, match="unknown loss"):
+    with pytest.raises(ParameterError, match="HamiltonianPotential.loss must be one of"):
         HamiltonianPotential(loss="euler", steps=1).fit(dw_data)
-    with pytest.raises(DataError, match="features"):
+    with pytest.raises(ParameterError, match="HamiltonianPotential.features"):
         HamiltonianPotential(features="angle", steps=1).fit(dw_data)
+    with pytest.raises(DataError, match="pair_distance"):
+        HamiltonianPotential(features="pair_distance", steps=1).fit(dw_data)  # d = 1
     with pytest.raises(TrainingError, match="not fitted"):
         HamiltonianPotential().V(np.zeros((2, 1)))
     m = HamiltonianPotential(steps=2, hidden=(4,)).fit(dw_data)
@@ -148,6 +157,46 @@ def test_learner_tracks_double_well(dw_data):
     # balanced sampling: 1.6-3.5% over seeds 0-4 (without it the second well stays unfitted)
     assert np.sqrt(np.mean((m.grad_V(x) - exact) ** 2)) < 0.1 * np.sqrt(np.mean(exact**2))
     assert m.loss_history_[-1] < m.loss_history_[0]
+
+
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        ({"hidden": (4, -1)}, "hidden"),
+        ({"activation": "relu"}, "activation"),
+        ({"steps": 0}, "steps"),
+        ({"lr": -1.0}, "lr"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"lbfgs_steps": -1}, "lbfgs_steps"),
+        ({"max_points": 2.5}, "max_points"),
+        ({"balance": "yes"}, "balance"),
+        ({"seed": -3}, "seed"),
+        ({"threads": 0}, "threads"),
+    ],
+)
+def test_learner_invalid_parameter_named(dw_data, kw, name):
+    from symqp.decompose import HamiltonianPotential
+
+    model = HamiltonianPotential(**kw)  # __init__ only stores
+    with pytest.raises(ValueError, match=f"HamiltonianPotential.{name} "):
+        model.fit(dw_data)
+    assert not hasattr(model, "net_")
+
+
+def test_learner_estimator_contract(dw_data):
+    from sklearn.base import clone
+
+    from symqp.decompose import HamiltonianPotential
+
+    m = HamiltonianPotential(hidden=(4,), steps=3, lbfgs_steps=2, features=None, threads=None)
+    twin = clone(m)
+    assert twin is not m and twin.get_params() == m.get_params()
+    with pytest.raises(ValueError, match="unknown parameter 'polish_steps'"):
+        m.set_params(polish_steps=1)
+    with pytest.raises(ValueError, match="unknown parameter 'n_threads'"):
+        HamiltonianPotential(n_threads=1)
+    assert m.fit(dw_data) is m
+    assert len(m.loss_history_) == 3 and 1 <= len(m.lbfgs_history_) <= 2 * 25
 
 
 def test_closed_form_gradient_matches_autograd(dw_data):
@@ -219,7 +268,7 @@ def test_midpoint_beats_forward_on_coarse_steps():
 def test_neural_route_double_well(dw_data):
     from symqp.identify import fit_hamiltonian
 
-    res = fit_hamiltonian(dw_data, library="poly(6)", route="neural", steps=300, polish_steps=60,
+    res = fit_hamiltonian(dw_data, library="poly(6)", route="neural", steps=300, lbfgs_steps=60,
                           max_points=20000)
     got = res.metrics["coefficients"]
     for k, v in EXACT_DW.items():

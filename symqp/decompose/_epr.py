@@ -17,14 +17,13 @@ Freidlin–Wentzell quasipotential for noise ε = 2D (p ∝ exp(−U/ε)).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import sympy as sp
 
-from .._errors import BackendError, DataError, TrainingError
+from .._errors import DataError, ParameterError, TrainingError
+from .._estimator import Estimator, check_bool, check_float, check_int
 from .._optional import require
 from ..data._stationary import StationaryData, load_stationary
 from . import _potential_utils as pu
@@ -33,11 +32,7 @@ __all__ = ["EPRLandscape", "epr_loss", "fp_residual", "landscape_rrmse"]
 
 
 def _as_data(data) -> StationaryData:
-    if isinstance(data, StationaryData):
-        return data
-    if isinstance(data, (str, os.PathLike)):
-        return load_stationary(data)
-    raise DataError(f"expected StationaryData or a path to an .npz file, got {type(data).__name__}")
+    return pu.as_dataset(data, StationaryData, load_stationary)
 
 
 def _input_grad(U, x):
@@ -100,8 +95,11 @@ def _fd_divergence(field: Callable, x: np.ndarray) -> np.ndarray:
     return div
 
 
-class EPRLandscape:
+class EPRLandscape(Estimator):
     """Neural landscape U_θ(x) with p ∝ exp(−U/D), from stationary samples and f there.
+
+    All arguments are keyword-only and stored unchanged; :meth:`fit` validates them and
+    raises :class:`~symqp._errors.ParameterError` naming a bad one.
 
     Parameters
     ----------
@@ -114,14 +112,25 @@ class EPRLandscape:
     enhanced_box : array_like (d, 2), optional
         Draw enhanced samples uniformly in this box; by default data points perturbed by
         Gaussian noise of ``enhanced_scale`` times each coordinate's standard deviation.
+    enhanced_scale : float
     n_enhanced : int, optional
         Number of enhanced samples (default: as many as data samples, at most 20000).
     field : callable, optional
         f(x (n, d)) -> (n, d) (NumPy) at enhanced points; ``divergence`` its ∇·f (n,)
         (central finite differences of ``field`` when omitted).
     steps, lr, batch_size, seed, verbose : training settings (Adam, cosine-decayed lr).
-    polish_steps : int
+    lbfgs_steps : int
         L-BFGS iterations after Adam on up to 20000 samples, full batch (0 = none).
+    threads : int or None
+        torch intra-op threads during fit (None: leave torch's setting).
+
+    Attributes
+    ----------
+    net_ : torch.nn.Sequential
+        The trained network (of the scaled coordinates).
+    loss_history_, lbfgs_history_ : list of float
+        Loss per Adam step and per L-BFGS evaluation.
+    final_loss_, train_time_ : float
 
     Examples
     --------
@@ -138,8 +147,8 @@ class EPRLandscape:
                  enhanced_scale: float = 0.5, n_enhanced: int | None = None,
                  field: Callable | None = None, divergence: Callable | None = None,
                  steps: int = 2000, lr: float = 1e-2, batch_size: int | None = 2048,
-                 polish_steps: int = 0, seed: int = 0, verbose: bool = False,
-                 n_threads: int | None = 1):
+                 lbfgs_steps: int = 0, seed: int = 0, verbose: bool = False,
+                 threads: int | None = 1) -> None:
         self.hidden = hidden
         self.activation = activation
         self.enhanced = enhanced
@@ -152,22 +161,27 @@ class EPRLandscape:
         self.steps = steps
         self.lr = lr
         self.batch_size = batch_size
-        self.polish_steps = polish_steps
+        self.lbfgs_steps = lbfgs_steps
         self.seed = seed
         self.verbose = verbose
-        self.n_threads = n_threads
+        self.threads = threads
+
+    def _check_params(self) -> pu.TrainSettings:
+        ts = pu.TrainSettings.from_estimator(self)
+        check_bool(self, "enhanced", self.enhanced)
+        check_float(self, "enhanced_weight", self.enhanced_weight, low=0)
+        check_float(self, "enhanced_scale", self.enhanced_scale, low=0)
+        check_int(self, "n_enhanced", self.n_enhanced, minimum=1, allow_none=True)
+        for name in ("field", "divergence"):
+            if getattr(self, name) is not None and not callable(getattr(self, name)):
+                raise ParameterError(f"EPRLandscape.{name} must be callable or None, got {getattr(self, name)!r}")
+        return ts
 
     def fit(self, data) -> EPRLandscape:
         """Train on ``data`` (StationaryData or a path to an npz); returns ``self``."""
         torch = require("torch")
+        ts = self._check_params()
         data = _as_data(data)
-        steps = int(self.steps)
-        if steps < 1:
-            raise TrainingError(f"steps must be >= 1, got {self.steps}")
-        if not self.lr > 0:
-            raise TrainingError(f"lr must be positive, got {self.lr}")
-        if int(self.polish_steps) < 0:
-            raise TrainingError(f"polish_steps must be >= 0, got {self.polish_steps}")
         x, f, D = data.x, data.f, data.D
         self.n_features_in_ = data.d
         self.names_ = data.names
@@ -175,8 +189,8 @@ class EPRLandscape:
         self.x_mean_ = x.mean(axis=0)
         self.x_scale_ = np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
         self.u_scale_ = float(np.sqrt(np.mean(np.sum(f**2, axis=1))) * np.mean(self.x_scale_)) or 1.0
-        self.net_ = pu.make_mlp(data.d, self.hidden, self.activation, self.seed)
-        rng = np.random.default_rng(self.seed)
+        self.net_ = pu.make_mlp(data.d, ts.hidden, ts.activation, ts.seed)
+        rng = np.random.default_rng(ts.seed)
         xe = fe = de = None
         if self.enhanced:
             xe, fe, de = self._enhanced_points(data, rng)
@@ -191,38 +205,33 @@ class EPRLandscape:
         m2 = float(np.mean(np.sum(f**2, 1)))
         wet = None if fe is None else T(np.sqrt(m2) / (np.sum(fe**2, 1) + m2))
         n = x.shape[0]
-        bs = n if self.batch_size is None else min(int(self.batch_size), n)
-        gen = torch.Generator().manual_seed(int(self.seed))
+        bs = n if ts.batch_size is None else min(ts.batch_size, n)
+        gen = torch.Generator().manual_seed(ts.seed)
         lam = float(self.enhanced_weight)
 
-        def loss_fn(_it):
-            idx = torch.randint(0, n, (bs,), generator=gen) if bs < n else slice(None)
+        def loss_on(idx, jdx):
             loss = epr_loss(self._U_torch, xt[idx], ft[idx])
-            if xet is not None:
-                ne = xet.shape[0]
-                jdx = torch.randint(0, ne, (min(bs, ne),), generator=gen)
+            if jdx is not None:
                 r = fp_residual(self._U_torch, xet[jdx], fet[jdx], det[jdx], D)
                 loss = loss + lam * ((r * wet[jdx]) ** 2).mean()
             return loss
 
+        def loss_fn():
+            idx = torch.randint(0, n, (bs,), generator=gen) if bs < n else slice(None)
+            jdx = None
+            if xet is not None:
+                ne = xet.shape[0]
+                jdx = torch.randint(0, ne, (min(bs, ne),), generator=gen)
+            return loss_on(idx, jdx)
+
+        # L-BFGS: full batch on (at most) 20000 samples and 20000 enhanced samples
+        sub = torch.as_tensor(np.sort(rng.permutation(n)[:20000]))
+        esub = None if xet is None else torch.as_tensor(np.sort(rng.permutation(xet.shape[0])[:20000]))
         t0 = time.perf_counter()
-        self.loss_history_ = pu.train_loop(self.net_.parameters(), loss_fn, steps=steps,
-                                           lr=float(self.lr), verbose=self.verbose, n_threads=self.n_threads, label="epr")
-        self.polish_history_ = []
-        if int(self.polish_steps) > 0:
-            sub = torch.as_tensor(np.sort(rng.permutation(n)[:20000]))
-            esub = None if xet is None else torch.as_tensor(np.sort(rng.permutation(xet.shape[0])[:20000]))
-
-            def full_loss():
-                loss = epr_loss(self._U_torch, xt[sub], ft[sub])
-                if esub is not None:
-                    r = fp_residual(self._U_torch, xet[esub], fet[esub], det[esub], D)
-                    loss = loss + lam * ((r * wet[esub]) ** 2).mean()
-                return loss
-
-            self.polish_history_ = pu.lbfgs_polish(self.net_.parameters(), full_loss,
-                                                   steps=int(self.polish_steps), label="epr",
-                                                   n_threads=self.n_threads)
+        self.loss_history_, self.lbfgs_history_ = pu.train(
+            self.net_.parameters(), loss_fn, lambda: loss_on(sub, esub), steps=ts.steps, lr=ts.lr,
+            lbfgs_steps=ts.lbfgs_steps, verbose=ts.verbose, label="epr", threads=ts.threads,
+        )  # fmt: skip
         self.train_time_ = time.perf_counter() - t0
         self.final_loss_ = float(epr_loss(self._U_torch, xt[:20000], ft[:20000]).detach())
         return self
@@ -233,9 +242,12 @@ class EPRLandscape:
                             "(fit_epr builds one from the library when none is given)")
         n_e = int(self.n_enhanced or min(data.n, 20000))
         if self.enhanced_box is not None:
-            b = np.asarray(self.enhanced_box, dtype=np.float64)
-            if b.shape != (data.d, 2) or np.any(b[:, 0] >= b[:, 1]):
-                raise DataError(f"enhanced_box must be ({data.d}, 2) with low < high, got {b.shape}")
+            try:
+                b = np.asarray(self.enhanced_box, dtype=np.float64)
+            except (TypeError, ValueError):
+                b = np.zeros((0,))
+            if b.shape != (data.d, 2) or not np.all(np.isfinite(b)) or np.any(b[:, 0] >= b[:, 1]):
+                raise ParameterError(f"EPRLandscape.enhanced_box must be a finite ({data.d}, 2) array with low < high")
             xe = rng.uniform(b[:, 0], b[:, 1], size=(n_e, data.d))
         else:
             base = data.x[rng.integers(0, data.n, size=n_e)]

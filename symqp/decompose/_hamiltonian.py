@@ -16,14 +16,13 @@ with "forward", 5.6e-6 with "midpoint"; so "midpoint" is the default.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 
 import numpy as np
-import sympy as sp
 
-from .._errors import BackendError, DataError, TrainingError
+from .._errors import DataError, TrainingError
+from .._estimator import Estimator, check_bool, check_choice, check_int
 from .._optional import require
 from ..data._hamiltonian import HamiltonianData, load_hamiltonian
 from . import _potential_utils as pu
@@ -34,11 +33,7 @@ LOSSES = ("forward", "midpoint", "trapezoid")
 
 
 def _as_data(data) -> HamiltonianData:
-    if isinstance(data, HamiltonianData):
-        return data
-    if isinstance(data, (str, os.PathLike)):
-        return load_hamiltonian(data)
-    raise DataError(f"expected HamiltonianData or a path to an .npz file, got {type(data).__name__}")
+    return pu.as_dataset(data, HamiltonianData, load_hamiltonian)
 
 
 def _targets(data: HamiltonianData, loss: str, max_points: int | None, seed: int):
@@ -80,8 +75,11 @@ def hamiltonian_loss(V, qa, qb, rate, *, weights=None, grad=None):
     return sq.mean() if weights is None else (weights * sq).sum()
 
 
-class HamiltonianPotential:
+class HamiltonianPotential(Estimator):
     """Neural potential V_θ(q) of a separable Hamiltonian system, trained on (q, p) data.
+
+    All arguments are keyword-only and stored unchanged; :meth:`fit` validates them and
+    raises :class:`~symqp._errors.ParameterError` naming a bad one.
 
     Parameters
     ----------
@@ -101,7 +99,7 @@ class HamiltonianPotential:
         double well of the tests with the second well unfitted.
     steps, lr, batch_size : training schedule (Adam, cosine-decayed learning rate;
         ``batch_size=None`` = full batch).
-    polish_steps : int
+    lbfgs_steps : int
         L-BFGS iterations after Adam on up to 20000 transitions (0 = none); a few hundred
         reach a far lower loss than many more Adam steps.
     max_points : int or None
@@ -109,6 +107,16 @@ class HamiltonianPotential:
     seed : int
     verbose : bool
         Print the loss ten times during training.
+    threads : int or None
+        torch intra-op threads during fit (None: leave torch's setting).
+
+    Attributes
+    ----------
+    net_ : torch.nn.Sequential
+        The trained network (of the scaled features).
+    loss_history_, lbfgs_history_ : list of float
+        Loss per Adam step and per L-BFGS evaluation.
+    final_loss_, train_time_ : float
 
     Examples
     --------
@@ -126,9 +134,8 @@ class HamiltonianPotential:
     def __init__(self, *, hidden: Sequence[int] = (16, 16), activation: str = "tanh",
                  loss: str = "midpoint", features: str | None = None, balance: bool = True,
                  steps: int = 2000, lr: float = 1e-2, batch_size: int | None = 4096,
-                 polish_steps: int = 0, max_points: int | None = 200_000,
-                 seed: int = 0, verbose: bool = False,
-                 n_threads: int | None = 1):
+                 lbfgs_steps: int = 0, max_points: int | None = 200_000,
+                 seed: int = 0, verbose: bool = False, threads: int | None = 1) -> None:
         self.hidden = hidden
         self.activation = activation
         self.loss = loss
@@ -137,32 +144,31 @@ class HamiltonianPotential:
         self.steps = steps
         self.lr = lr
         self.batch_size = batch_size
-        self.polish_steps = polish_steps
+        self.lbfgs_steps = lbfgs_steps
         self.max_points = max_points
         self.seed = seed
         self.verbose = verbose
-        self.n_threads = n_threads
+        self.threads = threads
 
     # ------------------------------------------------------------------ fitting
     def fit(self, data) -> HamiltonianPotential:
         """Train on ``data`` (HamiltonianData or a path to an npz); returns ``self``."""
         torch = require("torch")
+        ts = pu.TrainSettings.from_estimator(self)
+        check_choice(self, "loss", self.loss, LOSSES)
+        self.features_ = check_choice(self, "features", self.features, (None, *pu.FEATURES))
+        balance = check_bool(self, "balance", self.balance)
+        max_points = check_int(self, "max_points", self.max_points, minimum=1, allow_none=True)
+        self.activation_ = ts.activation
         data = _as_data(data)
-        pu.check_features(self.features, data.d)
-        steps = int(self.steps)
-        if steps < 1:
-            raise TrainingError(f"steps must be >= 1, got {self.steps}")
-        if not self.lr > 0:
-            raise TrainingError(f"lr must be positive, got {self.lr}")
-        if int(self.polish_steps) < 0:
-            raise TrainingError(f"polish_steps must be >= 0, got {self.polish_steps}")
-        qa, qb, rate = _targets(data, self.loss, self.max_points, self.seed)
-        z, _ = pu.feature_values(qa, self.features)
+        pu.check_features(self.features_, data.d)
+        qa, qb, rate = _targets(data, self.loss, max_points, ts.seed)
+        z, _ = pu.feature_values(qa, self.features_)
         # Fixed affine scaling of inputs and outputs: tanh nets train far better on O(1) data.
         self.z_mean_ = z.mean(axis=0)
         self.z_scale_ = np.where(z.std(axis=0) > 0, z.std(axis=0), 1.0)
         self.v_scale_ = float(np.sqrt(np.mean(np.sum(rate**2, axis=1)) + 1e-300)) * float(np.mean(self.z_scale_))
-        self.net_ = pu.make_mlp(z.shape[1], self.hidden, self.activation, self.seed)
+        self.net_ = pu.make_mlp(z.shape[1], ts.hidden, ts.activation, ts.seed)
         self.n_features_in_ = data.d
         self.names_ = data.names
         self.h_ = data.h
@@ -171,13 +177,13 @@ class HamiltonianPotential:
         T = lambda a: None if a is None else torch.as_tensor(a, dtype=torch.float64)
         qa_t, qb_t, rate_t = T(qa), T(qb), T(rate)
         n = qa.shape[0]
-        w = pu.balance_weights(z) if self.balance else None
+        w = pu.balance_weights(z) if balance else None
         w_t = T(w)
-        bs = n if self.batch_size is None else min(int(self.batch_size), n)
-        gen = torch.Generator().manual_seed(int(self.seed))
+        bs = n if ts.batch_size is None else min(ts.batch_size, n)
+        gen = torch.Generator().manual_seed(ts.seed)
         grad = self._grad_torch
 
-        def loss_fn(_it):
+        def loss_fn():
             if bs < n:
                 # Minibatches drawn with the balancing weights estimate the weighted loss.
                 idx = (torch.multinomial(w_t, bs, replacement=True, generator=gen) if w_t is not None
@@ -186,18 +192,17 @@ class HamiltonianPotential:
                                         grad=grad)
             return hamiltonian_loss(None, qa_t, qb_t, rate_t, weights=w_t, grad=grad)
 
+        # L-BFGS: full batch on (at most) 20000 transitions
+        sub = np.sort(np.random.default_rng(ts.seed + 1).permutation(n)[:20000])
+        ws = None if w is None else T(w[sub] / w[sub].sum())
+        qa_s, qb_s, rate_s = qa_t[sub], None if qb_t is None else qb_t[sub], rate_t[sub]
+
         t0 = time.perf_counter()
-        self.loss_history_ = pu.train_loop(self.net_.parameters(), loss_fn, steps=steps, lr=float(self.lr),
-                                           verbose=self.verbose, n_threads=self.n_threads, label="hamiltonian")
-        self.polish_history_ = []
-        if int(self.polish_steps) > 0:
-            sub = np.sort(np.random.default_rng(self.seed + 1).permutation(n)[:20000])
-            ws = None if w is None else T(w[sub] / w[sub].sum())
-            qa_s, qb_s, rate_s = qa_t[sub], None if qb_t is None else qb_t[sub], rate_t[sub]
-            self.polish_history_ = pu.lbfgs_polish(
-                self.net_.parameters(),
-                lambda: hamiltonian_loss(None, qa_s, qb_s, rate_s, weights=ws, grad=grad),
-                steps=int(self.polish_steps), label="hamiltonian", n_threads=self.n_threads)
+        self.loss_history_, self.lbfgs_history_ = pu.train(
+            self.net_.parameters(), loss_fn, lambda: hamiltonian_loss(None, qa_s, qb_s, rate_s, weights=ws, grad=grad),
+            steps=ts.steps, lr=ts.lr, lbfgs_steps=ts.lbfgs_steps, verbose=ts.verbose, label="hamiltonian",
+            threads=ts.threads,
+        )  # fmt: skip
         self.train_time_ = time.perf_counter() - t0
         self.final_loss_ = float(hamiltonian_loss(None, qa_t[:20000], None if qb_t is None else qb_t[:20000],
                                                   rate_t[:20000], grad=grad).detach())
@@ -205,7 +210,7 @@ class HamiltonianPotential:
 
     def _V_torch(self, q):
         torch = require("torch")
-        z = pu.feature_torch(q, self.features)
+        z = pu.feature_torch(q, self.features_)
         zs = (z - torch.as_tensor(self.z_mean_)) / torch.as_tensor(self.z_scale_)
         return self.v_scale_ * self.net_(zs)[:, 0]
 
@@ -217,7 +222,7 @@ class HamiltonianPotential:
         instead of autograd's double backward); otherwise autograd with ``create_graph``.
         """
         torch = require("torch")
-        if self.activation == "tanh" and self.features is None:
+        if self.activation_ == "tanh" and self.features_ is None:
             from ._torch_utils import mlp_input_grad
 
             zs = (q - torch.as_tensor(self.z_mean_)) / torch.as_tensor(self.z_scale_)
@@ -247,7 +252,7 @@ class HamiltonianPotential:
         """V_θ as a function of the feature (r), for ``features`` not None: z (n,) or (n, 1) -> (n,)."""
         torch = require("torch")
         self._check_fitted()
-        if self.features is None:
+        if self.features_ is None:
             return self.V(z)
         z = np.asarray(z, dtype=np.float64).reshape(-1, 1)
         with torch.no_grad():

@@ -1,33 +1,112 @@
-"""Shared pieces of the potential learners: a scalar MLP, feature maps, training loops.
+"""Shared pieces of the neural learners: setting checks, a scalar MLP, feature maps, training loops.
 
 torch is imported only inside functions (``symqp._optional.require``).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sympy as sp
 
-from .._errors import DataError, TrainingError
+from .._errors import DataError, ParameterError, TrainingError
+from .._estimator import check_bool, check_choice, check_float, check_int, check_seed
 from .._optional import require
 
 __all__: list[str] = []
 
-_ACTIVATIONS = ("tanh", "softplus", "elu", "silu")
+ACTIVATIONS = ("tanh", "softplus", "elu", "silu")
+
+
+# --------------------------------------------------------------------------- settings
+def check_hidden(owner: Any, hidden: Any) -> tuple[int, ...]:
+    """Hidden layer widths: a non-empty tuple or list of positive integers.
+
+    Examples
+    --------
+    >>> check_hidden("EPRLandscape", [8, 8])
+    (8, 8)
+    >>> check_hidden("EPRLandscape", ())
+    Traceback (most recent call last):
+    ...
+    symqp._errors.ParameterError: EPRLandscape.hidden must be a non-empty tuple of positive layer widths, got ()
+    """
+    ok = isinstance(hidden, (tuple, list)) and len(hidden) > 0
+    ok = ok and all(isinstance(w, (int, np.integer)) and not isinstance(w, (bool, np.bool_)) and w > 0 for w in hidden)
+    if not ok:
+        label = owner if isinstance(owner, str) else type(owner).__name__
+        raise ParameterError(f"{label}.hidden must be a non-empty tuple of positive layer widths, got {hidden!r}")
+    return tuple(int(w) for w in hidden)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The checked settings the potential learners share (network, schedule, runtime).
+
+    Examples
+    --------
+    >>> from symqp.decompose import EPRLandscape
+    >>> TrainSettings.from_estimator(EPRLandscape(hidden=[8], steps=5)).hidden
+    (8,)
+    """
+
+    hidden: tuple[int, ...]
+    activation: str
+    steps: int
+    lr: float
+    batch_size: int | None
+    lbfgs_steps: int
+    seed: int
+    verbose: bool
+    threads: int | None
+
+    @classmethod
+    def from_estimator(cls, est: Any) -> TrainSettings:
+        """Validate the shared parameters of ``est`` (ParameterError naming a bad one)."""
+        return cls(
+            hidden=check_hidden(est, est.hidden),
+            activation=check_choice(est, "activation", est.activation, ACTIVATIONS),
+            steps=check_int(est, "steps", est.steps, minimum=1),
+            lr=check_float(est, "lr", est.lr, low=0, low_open=True),
+            batch_size=check_int(est, "batch_size", est.batch_size, minimum=1, allow_none=True),
+            lbfgs_steps=check_int(est, "lbfgs_steps", est.lbfgs_steps, minimum=0),
+            seed=check_seed(est, "seed", est.seed),
+            verbose=check_bool(est, "verbose", est.verbose),
+            threads=check_int(est, "threads", est.threads, minimum=1, allow_none=True),
+        )
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the body with ``threads`` torch intra-op threads (None: leave torch's setting)."""
+    torch = require("torch")
+    old = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def as_dataset(data: Any, cls: type, loader: Callable[[Any], Any]) -> Any:
+    """``data`` itself when it is a ``cls``, else the dataset read from a path by ``loader``."""
+    if isinstance(data, cls):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        return loader(data)
+    raise DataError(f"expected {cls.__name__} or a path to an .npz file, got {type(data).__name__}")
 
 
 # --------------------------------------------------------------------------- networks
 def make_mlp(n_in: int, hidden: Sequence[int], activation: str, seed: int):
-    """A float64 MLP R^n_in -> R with the given hidden widths (torch)."""
+    """A float64 MLP R^n_in -> R with the given hidden widths (torch; arguments checked by the caller)."""
     torch = require("torch")
-    if activation not in _ACTIVATIONS:
-        raise TrainingError(f"unknown activation {activation!r}; choose one of {_ACTIVATIONS}")
-    hidden = tuple(int(w) for w in hidden)
-    if not hidden or min(hidden) < 1:
-        raise TrainingError(f"hidden must be a non-empty sequence of positive widths, got {hidden}")
     act = {"tanh": torch.nn.Tanh, "softplus": torch.nn.Softplus, "elu": torch.nn.ELU,
            "silu": torch.nn.SiLU}[activation]
     gen_state = torch.random.get_rng_state()
@@ -43,25 +122,23 @@ def make_mlp(n_in: int, hidden: Sequence[int], activation: str, seed: int):
     return net
 
 
-def train_loop(params, loss_fn: Callable[[int], object], *, steps: int, lr: float,
-               verbose: bool, label: str, n_threads: int | None = 1) -> list[float]:
-    """Adam with a cosine-decayed learning rate; returns the loss history (every step).
+def train(params, loss_fn: Callable[[], object], full_loss: Callable[[], object], *, steps: int, lr: float,
+          lbfgs_steps: int, verbose: bool, label: str, threads: int | None) -> tuple[list[float], list[float]]:
+    """Adam (``loss_fn`` per step), then L-BFGS on ``full_loss``; the two loss histories.
 
     The networks here are small (tens of units): intra-op threading only adds overhead.
     Measured on a shared 2-core machine: 400 steps took 0.8 s on one thread, 24 s on two.
-    ``n_threads=None`` keeps torch's setting; the previous setting is restored afterwards.
+    ``threads=None`` keeps torch's setting; the previous setting is restored afterwards.
     """
-    torch = require("torch")
-    old = torch.get_num_threads()
-    if n_threads is not None:
-        torch.set_num_threads(int(n_threads))
-    try:
-        return _adam(params, loss_fn, steps=steps, lr=lr, verbose=verbose, label=label)
-    finally:
-        torch.set_num_threads(old)
+    params = list(params)
+    with torch_threads(threads):
+        history = _adam(params, loss_fn, steps=steps, lr=lr, verbose=verbose, label=label)
+        polish = _lbfgs(params, full_loss, steps=lbfgs_steps, label=label) if lbfgs_steps > 0 else []
+    return history, polish
 
 
 def _adam(params, loss_fn, *, steps: int, lr: float, verbose: bool, label: str) -> list[float]:
+    """Adam with a cosine-decayed learning rate; the loss of every step."""
     torch = require("torch")
     opt = torch.optim.Adam(params, lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps), eta_min=lr * 1e-2)
@@ -69,7 +146,7 @@ def _adam(params, loss_fn, *, steps: int, lr: float, verbose: bool, label: str) 
     report = max(1, steps // 10)
     for it in range(steps):
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(it)
+        loss = loss_fn()
         if not torch.isfinite(loss):
             raise TrainingError(f"{label}: loss became {loss.item()} at step {it}; lower lr")
         loss.backward()
@@ -78,6 +155,31 @@ def _adam(params, loss_fn, *, steps: int, lr: float, verbose: bool, label: str) 
         history.append(float(loss.detach()))
         if verbose and (it % report == 0 or it == steps - 1):
             print(f"{label} step {it:6d}  loss {history[-1]:.4e}")
+    return history
+
+
+def _lbfgs(params, loss_fn: Callable[[], object], *, steps: int, label: str) -> list[float]:
+    """Full-batch L-BFGS (strong Wolfe line search) after Adam; the loss per evaluation.
+
+    Small float64 networks fitted to smooth targets stall under Adam at a loss well above what
+    a quasi-Newton method reaches in a few hundred iterations (measured on the double well of
+    the tests: relative error of ∇V 2.3e-2 after 400 Adam steps, 5e-3 after 100 more L-BFGS).
+    """
+    torch = require("torch")
+    history: list[float] = []
+    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=int(steps), history_size=50,
+                            line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-15)
+
+    def closure():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn()
+        if not torch.isfinite(loss):
+            raise TrainingError(f"{label}: loss became {loss.item()} during L-BFGS")
+        loss.backward()
+        history.append(float(loss.detach()))
+        return loss
+
+    opt.step(closure)
     return history
 
 
@@ -156,40 +258,6 @@ def balance_weights(z: np.ndarray, *, max_cells: int = 64) -> np.ndarray:
     counts = np.maximum(counts.astype(np.float64), 0.01 * counts.mean())
     w = 1.0 / counts[inv.reshape(-1)]
     return w / w.sum()
-
-
-def lbfgs_polish(params, loss_fn: Callable[[], object], *, steps: int, label: str,
-                 n_threads: int | None = 1) -> list[float]:
-    """Full-batch L-BFGS (strong Wolfe line search) after Adam; returns the loss per evaluation.
-
-    Small float64 networks fitted to smooth targets stall under Adam at a loss well above what
-    a quasi-Newton method reaches in a few hundred iterations (measured on the double well of
-    the tests: relative error of ∇V 2.3e-2 after 400 Adam steps, 5e-3 after 100 more L-BFGS).
-    """
-    torch = require("torch")
-    params = list(params)
-    old = torch.get_num_threads()
-    if n_threads is not None:
-        torch.set_num_threads(int(n_threads))
-    history: list[float] = []
-    try:
-        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=int(steps), history_size=50,
-                                line_search_fn="strong_wolfe", tolerance_grad=1e-12,
-                                tolerance_change=1e-15)
-
-        def closure():
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn()
-            if not torch.isfinite(loss):
-                raise TrainingError(f"{label}: loss became {loss.item()} during L-BFGS")
-            loss.backward()
-            history.append(float(loss.detach()))
-            return loss
-
-        opt.step(closure)
-    finally:
-        torch.set_num_threads(old)
-    return history
 
 
 def check_points(x, d: int) -> np.ndarray:
