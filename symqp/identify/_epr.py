@@ -14,6 +14,7 @@ import numpy as np
 import sympy as sp
 
 from .._errors import BackendError, DataError, TrainingError
+from .._numeric import numpy_function
 from ..data._stationary import StationaryData
 from ..decompose._epr import EPRLandscape, _as_data
 from ..result import Result
@@ -149,25 +150,15 @@ def fit_epr(
     )
 
 
-def _lambdify(exprs, syms):
-    fn = sp.lambdify([syms], list(exprs), modules="numpy")
-
-    def ev(x):
-        cols = fn(tuple(x[:, k] for k in range(x.shape[1])))
-        return np.stack([np.broadcast_to(np.asarray(c, float), (x.shape[0],)) for c in cols], 1)
-
-    return ev
-
-
 def _epr_loss_numpy(grad_V, syms, data: StationaryData) -> float:
-    g = _lambdify(grad_V, syms)(data.x)
+    g = numpy_function(list(grad_V), syms)(data.x)
     return float(np.mean(np.sum((data.f + g) ** 2, axis=1)))
 
 
 def _fit_remainder(lib, data: StationaryData, grad_V, syms) -> tuple[sp.Expr, ...]:
     """g ≈ f + ∇V as a least-squares combination of the library (a description, not exact)."""
     theta = pu.library_values(lib, data.x)
-    target = data.f + _lambdify(grad_V, syms)(data.x)
+    target = data.f + numpy_function(list(grad_V), syms)(data.x)
     C, *_ = np.linalg.lstsq(theta, target, rcond=None)
     scale = np.abs(C).max() if C.size else 0.0
     C[np.abs(C) < 1e-8 * max(scale, 1.0)] = 0.0

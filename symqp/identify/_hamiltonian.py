@@ -15,6 +15,7 @@ import numpy as np
 import sympy as sp
 
 from .._errors import BackendError, DataError, TrainingError
+from .._numeric import numpy_function
 from ..data._hamiltonian import HamiltonianData
 from ..decompose import _potential_utils as fu
 from ..decompose._hamiltonian import LOSSES, HamiltonianPotential, _as_data, _targets
@@ -207,12 +208,6 @@ def _backend_fit(backend, lib, Z, v, model, pts, features, seed):
 def _force_rmse(grad_V, qsyms, data: HamiltonianData, loss: str, seed: int) -> float:
     """RMS of (p_{i+1} − p_i)/h + ∇V over up to 20000 transitions (∇V at the loss's point)."""
     qa, qb, rate = _targets(data, loss, 20000, seed + 1)
-    fn = sp.lambdify([qsyms], list(grad_V), modules="numpy")
-
-    def ev(q):
-        cols = fn(tuple(q[:, k] for k in range(q.shape[1])))
-        return np.stack([np.broadcast_to(np.asarray(c, float), (q.shape[0],)) for c in cols], 1)
-
-    with np.errstate(all="ignore"):
-        g = ev(qa) if qb is None else 0.5 * (ev(qa) + ev(qb))
+    ev = numpy_function(list(grad_V), qsyms)
+    g = ev(qa) if qb is None else 0.5 * (ev(qa) + ev(qb))
     return float(np.sqrt(np.mean(np.sum((rate + g) ** 2, axis=1))))
