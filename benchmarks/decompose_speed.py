@@ -85,6 +85,7 @@ def _monomials(X: np.ndarray, degree: int):
 
 def run(quick: bool = False) -> dict[str, float]:
     import symqp
+    from symqp._numeric import numpy_function
     from symqp.decompose import NeuralDecomposition
 
     torch = symqp._optional.require("torch")
@@ -104,11 +105,7 @@ def run(quick: bool = False) -> dict[str, float]:
     ms_default = 1e3 * wall / n_steps
 
     # accuracy proxies on the sublevel set of the exact U
-    U_exact = system.U_numpy(x0) if hasattr(system, "U_numpy") else None
-    if U_exact is None:
-        import sympy as sp
-
-        U_exact = sp.lambdify(system.variables, system.U, "numpy")(*x0.T)
+    U_exact = numpy_function(system.U, system.variables)(x0)
     mask = U_exact < 2.0
     X = x0[mask]
     V = nd.V(X)

@@ -10,7 +10,7 @@ import pytest
 from scipy.linalg import expm
 from scipy.spatial.distance import cdist, pdist
 
-from symqp._errors import DataError, ResultFormatError, TrainingError
+from symqp._errors import DataError, ParameterError, ResultFormatError, TrainingError
 from symqp.decompose import NeuralDecomposition, representative_subset
 
 pytest.importorskip("torch")
@@ -149,6 +149,121 @@ def test_resume_gives_identical_result(data, tmp_path):
         NeuralDecomposition(**kw, seed=5, resume=True).fit((x0, xh * 1.001, h, traj))
 
 
+def test_resume_between_checks_gives_identical_result(data, tmp_path):
+    # checkpoints at steps that are not checks: the running mean of the loss is part of the state
+    kw = dict(TINY, steps=30, lbfgs_steps=0, checkpoint_every=7, checkpoint_path=tmp_path / "ck.pt")
+    full = NeuralDecomposition(**kw, seed=2).fit(data)
+
+    def stop_at_20(step, logs):
+        if step == 20:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        NeuralDecomposition(**kw, seed=2, callback=stop_at_20).fit(data)
+    resumed = NeuralDecomposition(**kw, seed=2, resume=True).fit(data)  # from step 14
+    assert resumed.history_ == full.history_
+    x = data[0][:50]
+    assert np.array_equal(resumed.V(x), full.V(x))
+
+
+@pytest.fixture(scope="module")
+def checkpoint(data, tmp_path_factory):
+    """A checkpoint written during the Adam phase (step 20 of 30) and the settings that wrote it."""
+    path = tmp_path_factory.mktemp("ck") / "ck.pt"
+    kw = dict(TINY, steps=30, lbfgs_steps=10, checkpoint_every=10, checkpoint_path=path, seed=1)
+
+    def stop(step, logs):
+        return step == 20
+
+    NeuralDecomposition(**kw, callback=stop).fit(data)
+    return path, kw
+
+
+def _tamper_missing(ck):
+    del ck["history"]
+
+
+def _tamper_shape(ck):
+    ck["v_params"][0] = ck["v_params"][0][:, :1]
+
+
+def _tamper_step(ck):
+    ck["step"] = 10**9
+
+
+def _tamper_history(ck):
+    ck["history"]["loss"].append(1.0)
+
+
+def _tamper_adam(ck):
+    ck["adam"]["state"][0]["exp_avg"] = ck["adam"]["state"][0]["exp_avg"][:1]
+
+
+@pytest.mark.parametrize(
+    "tamper, match",
+    [
+        (_tamper_missing, r"missing key\(s\) \['history'\]"),
+        (_tamper_shape, "v_params has a tensor of shape"),
+        (_tamper_step, "step must be an integer in"),
+        (_tamper_history, "history entries"),
+        (_tamper_adam, "adam state does not fit"),
+    ],
+)
+def test_tampered_checkpoint_raises_one_line(data, checkpoint, tmp_path, tamper, match):
+    import torch
+
+    path, kw = checkpoint
+    ck = torch.load(path, weights_only=True)
+    tamper(ck)
+    bad = tmp_path / "bad.pt"
+    torch.save(ck, bad)
+    with pytest.raises(ResultFormatError, match=match) as info:
+        NeuralDecomposition(**dict(kw, checkpoint_path=tmp_path / "new.pt", resume=bad)).fit(data)
+    assert "\n" not in str(info.value)
+
+
+def test_checkpoint_resumes_after_early_stop(data, checkpoint):
+    # the checkpoint of a user stop at step 20 resumes to the full run's model
+    path, kw = checkpoint
+    full = NeuralDecomposition(**dict(kw, checkpoint_every=None, checkpoint_path=None)).fit(data)
+    resumed = NeuralDecomposition(**dict(kw, resume=path, checkpoint_every=None, checkpoint_path=None)).fit(data)
+    assert resumed.n_steps_ == full.n_steps_ == 40
+    x = data[0][:50]
+    assert np.array_equal(resumed.g(x), full.g(x))
+
+
+def test_unwritable_checkpoint_path_fails_before_training(data, tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    calls = []
+    nd = NeuralDecomposition(**TINY, checkpoint_every=10, checkpoint_path=blocker / "ck.pt",
+                             callback=lambda step, logs: calls.append(step))  # fmt: skip
+    with pytest.raises(ParameterError, match=r"file\.txt for NeuralDecomposition\.checkpoint_path"):
+        nd.fit(data)
+    assert calls == []
+    with pytest.raises(ParameterError, match="checkpoint_path .* is a folder"):
+        NeuralDecomposition(**TINY, checkpoint_every=10, checkpoint_path=tmp_path).fit(data)
+
+
+def test_estimator_contract(data):
+    from sklearn.base import clone
+
+    nd = NeuralDecomposition(hidden=(8,), steps=7, lbfgs_steps=0, lam=0.5, verbose=False)
+    twin = clone(nd)
+    assert twin is not nd and twin.get_params() == nd.get_params()
+    assert repr(nd) == "NeuralDecomposition(hidden=(8,), steps=7, lbfgs_steps=0, lam=0.5, verbose=False)"
+    with pytest.raises(ValueError, match="bogus"):
+        nd.set_params(bogus=1)
+    with pytest.raises(ValueError, match="bogus"):
+        NeuralDecomposition(bogus=1)
+    assert nd.set_params(steps="many") is nd
+    with pytest.raises(ValueError, match="NeuralDecomposition.steps"):
+        nd.fit(data)
+    assert not hasattr(nd, "module_")
+    nd.set_params(steps=7)
+    assert nd.fit(data) is nd and nd.n_steps_ == 7
+
+
 def test_divergence_raises_training_error(data):
     nd = NeuralDecomposition(**dict(TINY, steps=50, lbfgs_steps=0, lr=1e30, lr_final=1e30, warmup=0))
     with pytest.raises(TrainingError, match="diverged"):
@@ -204,20 +319,29 @@ def test_zero_displacement_raises():
 @pytest.mark.parametrize(
     "kw, match",
     [
-        (dict(hidden=()), "hidden"),
-        (dict(steps=-1), "steps"),
+        (dict(hidden=()), "NeuralDecomposition.hidden"),
+        (dict(hidden=(8, 0)), "NeuralDecomposition.hidden"),
+        (dict(steps=-1), "NeuralDecomposition.steps"),
         (dict(steps=0, lbfgs_steps=0), "nothing to train"),
-        (dict(lr=0.0), "lr"),
-        (dict(dtype="float16"), "dtype"),
-        (dict(device="tpu"), "device"),
-        (dict(val_frac=0.0), "val_frac"),
+        (dict(lr=0.0), "NeuralDecomposition.lr "),
+        (dict(lam=-1.0), "NeuralDecomposition.lam"),
+        (dict(delta=float("nan")), "NeuralDecomposition.delta"),
+        (dict(patience=0), "NeuralDecomposition.patience"),
+        (dict(seed=-1), "NeuralDecomposition.seed"),
+        (dict(dtype="float16"), "NeuralDecomposition.dtype"),
+        (dict(adam_dtype="half"), "NeuralDecomposition.adam_dtype"),
+        (dict(device="tpu"), "NeuralDecomposition.device"),
+        (dict(val_frac=0.0), "NeuralDecomposition.val_frac"),
+        (dict(val_frac=1.5), "NeuralDecomposition.val_frac"),
+        (dict(callback="print"), "NeuralDecomposition.callback"),
         (dict(checkpoint_every=5), "checkpoint_path"),
         (dict(resume=True), "checkpoint_path"),
     ],
 )
 def test_bad_settings_raise(data, kw, match):
-    with pytest.raises(TrainingError, match=match):
+    with pytest.raises(ParameterError, match=match) as info:
         NeuralDecomposition(verbose=False, **kw).fit(data)
+    assert isinstance(info.value, ValueError) and "\n" not in str(info.value)
 
 
 def test_cuda_unavailable_raises(data):
@@ -235,10 +359,24 @@ def test_validation_data_checks(data):
         NeuralDecomposition(**TINY).fit((x0, xh, h), X_val=(np.zeros((5, 3)), np.zeros((5, 3)), h))
     with pytest.raises(DataError, match="differs"):
         NeuralDecomposition(**TINY).fit((x0, xh, h), X_val=(x0[:5], xh[:5], 2 * h))
+    with pytest.raises(DataError, match="X_val: xh has shape"):
+        NeuralDecomposition(**TINY).fit((x0, xh, h), X_val=(x0[:5], xh[:4], h))
     nd = NeuralDecomposition(**dict(TINY, steps=20, lbfgs_steps=0)).fit(
         (x0[:1000], xh[:1000], h), X_val=(x0[1000:], xh[1000:], h)
     )
     assert np.isfinite(nd.history_["val_loss"]).all()
+    assert nd.names_ == ("x1", "x2")  # tuples become symqp.data.Pairs (default names)
+
+
+def test_validation_split_by_trajectory(data):
+    # the held-out 30 % are whole trajectories: normalisation comes from the other 140
+    from symqp.data import Pairs
+
+    x0, xh, h, traj = data
+    nd = NeuralDecomposition(**dict(TINY, steps=10, lbfgs_steps=0)).fit((x0, xh, h, traj))
+    train, _ = Pairs(x0, xh, h, traj=traj).split(0.7, seed=0)
+    np.testing.assert_array_equal(nd.mu_, train.x0.mean(0))
+    assert train.n_traj == 140
 
 
 def test_predict_errors(fitted):

@@ -15,7 +15,7 @@ from typing import Any
 # public name -> private module defining it
 _LAZY = {
     "NeuralDecomposition": "._neural",
-    "representative_subset": "._neural",
+    "representative_subset": "._subset",
     "HamiltonianPotential": "._hamiltonian",
     "EPRLandscape": "._epr",
 }
