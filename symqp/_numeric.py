@@ -60,7 +60,17 @@ def _lambdify(variables: Sequence[Any], exprs: Any, special: bool = False) -> Ca
         {"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
          "user_functions": {}})
     modules = ["numpy", "scipy"] if special else "numpy"
-    return sp.lambdify(_symbols(variables), exprs, modules=modules, cse=True, printer=printer)
+    try:
+        return sp.lambdify(_symbols(variables), exprs, modules=modules, cse=True, printer=printer)
+    except NotImplementedError as exc:  # e.g. Derivative(re(x), x), the derivative of Abs(x)
+        from ._errors import AnalysisError, first_line
+
+        if "Derivative" in str(exc):
+            raise AnalysisError(
+                "cannot evaluate a derivative numerically: SymPy leaves d/dx abs(x) unevaluated "
+                "(abs() has no derivative at 0)"
+            ) from None
+        raise AnalysisError(f"cannot evaluate {str(exprs)[:60]} numerically ({first_line(exc)})") from None
 
 
 def numpy_columns(exprs: Sequence[Any], variables: Sequence[Any], *, special: bool = False

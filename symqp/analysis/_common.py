@@ -156,6 +156,11 @@ def check_box(box: Any, d: int) -> np.ndarray:
     if bad.size:
         i = int(bad[0])
         raise AnalysisError(f"box row {i} has low >= high ({b[i, 0]} >= {b[i, 1]})")
+    with np.errstate(over="ignore"):
+        wide = np.nonzero(~np.isfinite(b[:, 1] - b[:, 0]))[0]
+    if wide.size:
+        i = int(wide[0])
+        raise AnalysisError(f"box row {i} is too wide: {b[i, 1]:g} - ({b[i, 0]:g}) overflows double precision")
     return b
 
 

@@ -7,7 +7,9 @@ Freidlin-Wentzell quasipotential, so for small eps the invariant density is clos
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +17,7 @@ import numpy as np
 import sympy as sp
 from scipy import integrate, special, stats
 
-from .._errors import AnalysisError
+from .._errors import AnalysisError, first_line
 from .._estimator import check_seed
 from .._numeric import euler_maruyama_step, numpy_function, python_function
 from ._common import as_model, check_box, check_eps, numpy_field
@@ -77,8 +79,10 @@ def separate(U: sp.Expr, variables: Sequence[sp.Symbol]) -> tuple[sp.Expr, dict]
     return const, parts
 
 
-def _log_factor_closed(u: sp.Expr, x: sp.Symbol, eps: float) -> float | None:
-    """log of int_R exp(-u(x)/eps) dx in closed form (quadratic or even quartic), else None."""
+def _log_factor_closed(u: sp.Expr, x: sp.Symbol, eps: float) -> tuple[float, float] | None:
+    """``(min u, log int_R exp(-(u - min u)/eps) dx)`` in closed form (quadratic or even
+    quartic), else None. The two parts are kept apart so that ``-min U/eps``, which may be
+    huge for tiny eps, is formed once from the exact minimum (log space)."""
     if not u.is_polynomial(x):
         return None
     p = sp.Poly(u, x)
@@ -86,17 +90,25 @@ def _log_factor_closed(u: sp.Expr, x: sp.Symbol, eps: float) -> float | None:
     c = [float(p.coeff_monomial(x**k)) for k in range(deg + 1)]
     if deg == 2 and c[2] > 0:
         a, b, c0 = c[2], c[1], c[0]
-        return 0.5 * np.log(np.pi * eps / a) + (b * b / (4 * a) - c0) / eps
+        return c0 - b * b / (4 * a), 0.5 * np.log(np.pi * eps / a)
     if deg == 4 and c[4] > 0 and c[3] == 0 and c[1] == 0 and c[2] != 0:
         # App. C eq. C.2: u = a x^4 - b x^2 + c0
         a, b, c0 = c[4], -c[2], c[0]
         k = b * b / (8 * a * eps)
+        # SciPy's scaled Bessel functions return NaN beyond k ~ 1e12; there the first two
+        # terms of their large-k expansion (relative error ~ 1/k^2 < 1e-24) are exact in doubles
+        large = k > 1e8
         if b > 0:
             # int = sqrt(b/(8a)) pi e^k [I_{1/4}(k) + I_{-1/4}(k)];  ive(v, k) = I_v(k) e^{-k}
-            s = special.ive(0.25, k) + special.ive(-0.25, k)
-            return 0.5 * np.log(b / (8 * a)) + np.log(np.pi) + 2 * k + np.log(s) - c0 / eps
+            if large:
+                log_s = np.log(2.0) - 0.5 * np.log(2 * np.pi * k) + np.log1p(0.75 / (8 * k))
+            else:
+                log_s = np.log(special.ive(0.25, k) + special.ive(-0.25, k))
+            # e^(2k) exp(-c0/eps) = exp(-min u/eps), min u = c0 - b^2/(4a)
+            return c0 - b * b / (4 * a), 0.5 * np.log(b / (8 * a)) + np.log(np.pi) + log_s
         # b < 0: int exp(-(a x^4 + |b| x^2)/eps) = sqrt(|b|/(4a)) e^k K_{1/4}(k)
-        return 0.5 * np.log(-b / (4 * a)) + np.log(special.kve(0.25, k)) - c0 / eps
+        log_k = 0.5 * np.log(np.pi / (2 * k)) + np.log1p(-0.75 / (8 * k)) if large else np.log(special.kve(0.25, k))
+        return c0, 0.5 * np.log(-b / (4 * a)) + log_k
     return None
 
 
@@ -121,9 +133,57 @@ def _finite_interval(uf, eps: float, center: float, umin: float, span: float) ->
     return out[0], out[1]
 
 
+def _check_values(vals: np.ndarray, points: np.ndarray, names: str) -> None:
+    """Refuse an integrand over points where U is undefined (NaN) or unbounded below.
+
+    QUADPACK, handed a NaN, may loop or crash the process; every integral checks first.
+    """
+    bad = np.isnan(vals) | (vals == -np.inf)
+    if bad.any():
+        where = np.atleast_1d(points[int(np.argmax(bad))])
+        at = ", ".join(f"{n} = {v:.4g}" for n, v in zip(names.split(","), where))
+        what = "is not defined (NaN)" if np.isnan(vals[bad][0]) else "is -inf (Z_eps diverges)"
+        raise AnalysisError(
+            f"U {what} at {at}, inside the integration region; restrict the box to U's domain"
+        )
+
+
+def _guarded(fn, names: str):
+    """``exp(-(U - umin)/eps)`` integrand that returns 0 instead of NaN/inf and records it."""
+    bad: list = []
+
+    def g(*t):
+        v = fn(*t)
+        if not np.isfinite(v):
+            if not bad:
+                bad.append(t)
+            return 0.0
+        return v
+
+    def check() -> None:
+        if bad:
+            _check_values(np.array([np.nan]), np.array([bad[0]]), names)
+
+    return g, check
+
+
+@contextlib.contextmanager
+def _quadrature(where: str) -> Iterator[None]:
+    """SciPy's "did not converge" warning as an AnalysisError (the value would be wrong)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", integrate.IntegrationWarning)
+        try:
+            yield
+        except integrate.IntegrationWarning as exc:
+            raise AnalysisError(
+                f"the integral of exp(-U/eps) {where} did not converge ({first_line(exc)}); "
+                "is U singular or unbounded below in the box?"
+            ) from None
+
+
 def _log_factor_quad(u: sp.Expr, x: sp.Symbol, eps: float, lim: tuple[float, float] | None,
-                     span: float) -> tuple[float, float]:
-    """log of int exp(-u/eps) by adaptive quadrature; returns (log value, relative error)."""
+                     span: float) -> tuple[float, float, float]:
+    """``(min u, log int exp(-(u - min u)/eps), relative error)`` by adaptive quadrature."""
     uf = numpy_function(u, [x])
     lo_g, hi_g = (lim if lim is not None else (-10 * span, 10 * span))
     grid = np.linspace(lo_g, hi_g, 4001)
@@ -137,17 +197,24 @@ def _log_factor_quad(u: sp.Expr, x: sp.Symbol, eps: float, lim: tuple[float, flo
         lo, hi = _finite_interval(uf, eps, xmin, umin, span)
     else:
         lo, hi = lim
+    check_grid = np.linspace(lo, hi, 4001)
+    with np.errstate(all="ignore"):
+        _check_values(uf(check_grid[:, None]), check_grid, str(x))
     # local minima of the sampled u as break points so quad sees every narrow peak
     inner = (vals[1:-1] <= vals[:-2]) & (vals[1:-1] <= vals[2:])
     pts = [float(p) for p in grid[1:-1][inner] if lo < p < hi][:50]
 
-    def g(t):
-        return np.exp(-(float(uf(np.array([[t]]))[0]) - umin) / eps)
+    def integrand(t):
+        with np.errstate(all="ignore"):
+            return np.exp(-(float(uf(np.array([[t]]))[0]) - umin) / eps)
 
-    val, err = integrate.quad(g, lo, hi, points=pts or None, limit=500, epsabs=0.0, epsrel=1e-11)
+    g, check = _guarded(integrand, str(x))
+    with _quadrature(f"along {x}"):
+        val, err = integrate.quad(g, lo, hi, points=pts or None, limit=500, epsabs=0.0, epsrel=1e-11)
+    check()
     if not val > 0:
         raise AnalysisError(f"the integral of exp(-U/eps) along {x} vanished numerically")
-    return np.log(val) - umin / eps, err / val
+    return umin, np.log(val), err / val
 
 
 def _laplace_qmc(model, eps: float, box: np.ndarray, m: int, reps: int, seed: int):
@@ -204,6 +271,7 @@ def _laplace_qmc(model, eps: float, box: np.ndarray, m: int, reps: int, seed: in
         inside = np.all((X >= lo) & (X <= hi), axis=1)
         with np.errstate(all="ignore"):
             u = Uf(X)
+        _check_values(np.where(inside, u, 0.0), X, ",".join(model.names))
         if shift is None:
             shift = float(np.nanmin(u[inside])) if umin_grid is None else umin_grid
         val = np.where(inside, np.exp(-(u - shift) / eps), 0.0) / q
@@ -268,7 +336,7 @@ def partition_function(
         raise AnalysisError("U does not separate into one-variable parts; use nquad or qmc")
     if sep is not None:
         const, parts = sep
-        logz = -float(const) / e
+        umin, logz = float(const), 0.0
         rel = 0.0
         all_exact = True
         for i, v in enumerate(syms):
@@ -278,32 +346,55 @@ def partition_function(
                     raise AnalysisError(f"U does not depend on {v}: Z over the whole space diverges")
                 logz += np.log(bx[i, 1] - bx[i, 0])
                 continue
-            lf = _log_factor_closed(u, v, e) if bx is None else None
-            if lf is None:
+            closed = _log_factor_closed(u, v, e) if bx is None else None
+            if closed is None:
                 all_exact = False
                 span = 1.0 if bx is None else float(bx[i, 1] - bx[i, 0])
                 lim = None if bx is None else (float(bx[i, 0]), float(bx[i, 1]))
-                lf, r = _log_factor_quad(u, v, e, lim, span)
+                m, lf, r = _log_factor_quad(u, v, e, lim, span)
                 rel += r
+            else:
+                m, lf = closed
+            umin += m
             logz += lf
-        val = float(np.exp(logz))
-        return PartitionFunction(e, val, val * rel, "exact" if all_exact else "separable", float(logz))
+        return _partition(e, logz - umin / e, rel, "exact" if all_exact else "separable")
     if bx is None:
         raise AnalysisError("U couples the variables: give a box to integrate Z_eps over")
     if method == "nquad" or (method == "auto" and model.d <= 2):
         Uf = python_function(model.U, syms)
         grid = np.stack(np.meshgrid(*[np.linspace(lo, hi, 41) for lo, hi in bx], indexing="ij"), -1)
-        umin = float(np.min(numpy_function(model.U, syms)(grid.reshape(-1, model.d))))
-        val, err = integrate.nquad(
-            lambda *a: np.exp(-(Uf(*a) - umin) / e), [tuple(r) for r in bx],
-            opts={"limit": 200, "epsrel": 1e-9, "epsabs": 0.0},
-        )
-        logz = np.log(val) - umin / e
-        return PartitionFunction(e, float(np.exp(logz)), float(np.exp(logz)) * err / val, "nquad",
-                                 float(logz))
+        pts = grid.reshape(-1, model.d)
+        uvals = numpy_function(model.U, syms)(pts)
+        _check_values(uvals, pts, ",".join(model.names))
+        umin = float(np.min(uvals))
+
+        def integrand(*a):
+            with np.errstate(all="ignore"):
+                return np.exp(-(Uf(*a) - umin) / e)
+
+        g, check = _guarded(integrand, ",".join(model.names))
+        with _quadrature("over the box"):
+            val, err = integrate.nquad(g, [tuple(r) for r in bx], opts={"limit": 200, "epsrel": 1e-9, "epsabs": 0.0})
+        check()
+        if not val > 0:
+            raise AnalysisError(f"the integral of exp(-U/eps) over the box vanished numerically at eps = {e:g}")
+        return _partition(e, np.log(val) - umin / e, err / val, "nquad")
     m = int(np.ceil(np.log2(max(qmc_points, 16))))
     logz, rel = _laplace_qmc(model, e, bx, m, qmc_reps, seed)
-    return PartitionFunction(e, float(np.exp(logz)), float(np.exp(logz)) * rel, "qmc", float(logz))
+    return _partition(e, logz, rel, "qmc")
+
+
+def _partition(eps: float, logz: float, rel: float, method: str) -> PartitionFunction:
+    """Z from its logarithm; refuses a log that is not finite (eps too small for doubles)."""
+    if not np.isfinite(logz):
+        raise AnalysisError(
+            f"Z_eps at eps = {eps:g} cannot be computed in double precision (log Z = {logz}); "
+            "use a larger eps"
+        )
+    with np.errstate(over="ignore", under="ignore"):
+        val = float(np.exp(logz))
+    err = 0.0 if rel == 0 else val * rel
+    return PartitionFunction(eps, val, err, method, float(logz))
 
 
 def invariant_density(obj: Any, variables: Sequence[Any] | None = None, *, eps: float,

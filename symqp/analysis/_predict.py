@@ -29,6 +29,11 @@ class PredictionError:
         return f"{self.mean:.3g} ± {self.std:.3g} over {self.errors.size} trajectories"
 
 
+#: Most RK4 steps, and most memory, of one call of :func:`rk4_trajectories`.
+MAX_RK4_STEPS = 1_000_000
+MAX_TRAJECTORY_BYTES = 2 * 2**30
+
+
 def rk4_trajectories(F, x0: np.ndarray, *, t_final: float, dt: float) -> np.ndarray:
     """Integrate ``x' = F(x)`` for all rows of ``x0`` at once with classic RK4.
 
@@ -43,7 +48,16 @@ def rk4_trajectories(F, x0: np.ndarray, *, t_final: float, dt: float) -> np.ndar
     True
     """
     x = np.array(x0, float, copy=True)
-    n_t = round(t_final / dt)
+    if not (np.isfinite(t_final) and np.isfinite(dt) and t_final > 0 and dt > 0):
+        raise AnalysisError(f"t_final and dt must be positive and finite, got {t_final}, {dt}")
+    steps = t_final / dt
+    if steps > MAX_RK4_STEPS or (steps + 1) * x.size * 8 > MAX_TRAJECTORY_BYTES:
+        raise AnalysisError(
+            f"trajectories to t = {t_final:.4g} with dt = {dt:.3g} need {steps:.3g} RK4 steps for "
+            f"{x.shape[0]} points (limits {MAX_RK4_STEPS:.0e} steps, {MAX_TRAJECTORY_BYTES // 2**30} GiB); "
+            "f changes on a very short time scale in the box (a singularity?): restrict the box or give dt"
+        )
+    n_t = round(steps)
     out = np.empty((n_t + 1,) + x.shape)
     out[0] = x
     with np.errstate(over="ignore", invalid="ignore"):

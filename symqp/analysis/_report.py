@@ -19,6 +19,8 @@ from ._common import Model, as_model, check_box, check_eps
 __all__ = ["format_summary", "summarize", "write_report"]
 
 FIGURES = ("trajectories", "fields", "potentials", "densities", "pareto")
+#: Box width beyond which a numerical search for stationary points is flagged as unreliable.
+WIDE_BOX = 1e6
 
 
 def _resolve_box(model: Model, box: Any, reference: Any) -> np.ndarray:
@@ -107,6 +109,12 @@ def summarize(
         out["points"] = stationary_points(mobj, box=bx, seed=seed)
     except AnalysisError as exc:
         notes.append(f"stationary points: {exc}")
+    width = float(np.max(bx[:, 1] - bx[:, 0]))
+    if width > WIDE_BOX and not all(p.exact for p in out["points"] or [None]):
+        notes.append(
+            f"the box is {width:.3g} wide: the numerical search for stationary points starts from "
+            "random points in it and may miss points in a small part of it; give a smaller box"
+        )
     if model.U is not None and out["points"]:
         out["barriers"] = barriers(mobj, points=out["points"], box=bx)
         seen = set()
@@ -175,6 +183,11 @@ def format_summary(summary: dict[str, Any], names: Sequence[str] = ()) -> str:
             if ref is not None:
                 extra = f"  reference {ref.value:.6g} (rel. diff {abs(Z.value / ref.value - 1):.2%})"
             err = f" ± {Z.error:.2g}" if Z.error > 0 else ""
+            if not 0.0 < Z.value < np.inf:  # beyond double precision: the logarithm
+                rel = Z.error / Z.value if Z.error > 0 and Z.value > 0 else 0.0
+                err = f" (relative error {rel:.2g})" if rel > 0 else ""
+                lines.append(f"  eps = {e:g}: Z = exp({Z.log_value:.6g}){err} [{Z.method}]{extra}")
+                continue
             lines.append(f"  eps = {e:g}: Z = {Z.value:.6g}{err} [{Z.method}]{extra}")
     for b, est in summary["exit"]:
         head = f"mean exit time from {_fmt_point(b.minimum.x)} over {_fmt_point(b.saddle.x)}"

@@ -149,17 +149,25 @@ def _numeric_roots(model: Model, box: np.ndarray, n_starts: int, seed: int) -> l
 
 
 def _dedup(points: list[np.ndarray], box: np.ndarray, tol: float) -> list[np.ndarray]:
+    # relative to the box, but never coarser than the points' own size: in a box of width
+    # 1e300 every root would otherwise count as the same point
     scale = box[:, 1] - box[:, 0]
     out: list[np.ndarray] = []
     for p in points:
-        if any(np.all(np.abs(p - q) <= tol * scale) for q in out):
+        s = np.minimum(scale, 1.0 + np.abs(p))
+        if any(np.all(np.abs(p - q) <= tol * s) for q in out):
             continue
         out.append(p)
     return out
 
 
 def _classify(model: Model, x: np.ndarray, Jf, HU, Uf, exact: bool, tol: float) -> StationaryPoint:
-    eig = np.linalg.eigvals(Jf(x))
+    J = Jf(x)
+    if not np.all(np.isfinite(J)):
+        at = ", ".join(f"{n} = {v:.6g}" for n, v in zip(model.names, x))
+        raise AnalysisError(f"the Jacobian of f is not finite at the stationary point {at} (overflow); "
+                            "restrict the box")
+    eig = np.linalg.eigvals(J)
     scale = max(1.0, float(np.max(np.abs(eig)))) if eig.size else 1.0
     re = eig.real
     small = np.abs(re) <= tol * scale
@@ -174,8 +182,11 @@ def _classify(model: Model, x: np.ndarray, Jf, HU, Uf, exact: bool, tol: float) 
     else:
         kind = "saddle"
     hkind, uval = None, None
-    if HU is not None:
-        h = np.linalg.eigvalsh(0.5 * (HU(x) + HU(x).T))
+    H = None if HU is None else HU(x)
+    if H is not None and not np.all(np.isfinite(H)):
+        hkind, uval = "not finite", float(Uf(x))
+    elif H is not None:
+        h = np.linalg.eigvalsh(0.5 * (H + H.T))
         hs = max(1e-300, float(np.max(np.abs(h))))
         if np.any(np.abs(h) <= tol * hs):
             hkind = "degenerate"
@@ -315,6 +326,10 @@ def barriers(
     if box is None:
         box = model.box
     scale = 1.0 if box is None else float(np.max(np.asarray(box, float)[:, 1] - np.asarray(box, float)[:, 0]))
+    # in a huge box, steps and target balls follow the spread of the points, not the box
+    xs = np.array([p.x for p in points]) if points else np.zeros((1, model.d))
+    spread = float(np.max(np.abs(xs[:, None, :] - xs[None, :, :]))) if len(xs) > 1 else 0.0
+    scale = min(scale, 100.0 * (1.0 + spread + float(np.max(np.abs(xs)))))
     F = numpy_field(model)
     Jf = numpy_function(sp.Matrix(model.f).jacobian(model.variables), model.variables)
     stable = [i for i, p in enumerate(points) if p.is_stable]

@@ -341,6 +341,8 @@ def refine_fit(
         V, g = exprs(r)
         params = dict(getattr(c, "params", {}) or {}) if c is not None else {}
         params.update(refined_on_data=True, data_train_error=r.train_error, data_val_error=r.val_error)
+        if c is not None:  # the backend's own errors on the decomposition's targets
+            params.update(backend_train_error=float(c.train_error), backend_val_error=float(c.val_error))
         new_front.append(Candidate(r.complexity, r.train_error, r.val_error, V, g, params))
     V, g = exprs(pick)
     variables = tuple(lib.variables)

@@ -24,6 +24,7 @@ from .._errors import DataError, ParseError, ResultFormatError, first_line
 from .._io import atomic_write
 from .._numeric import numpy_function
 from .._parse import name_problem, parse_expr_safe, shorten
+from . import _display
 from ._schema import MAX_FILE_BYTES, check_expression_size, check_result_dict, loads
 
 __all__ = ["Result", "load_result", "expr_to_str", "SCHEMA", "MODELS"]
@@ -312,6 +313,35 @@ class Result:
 
     def __str__(self) -> str:
         return self.pretty()
+
+    def __repr__(self) -> str:
+        return _display.result_repr(self)
+
+    def _repr_html_(self) -> str:
+        return _display.result_html(self)
+
+    def _repr_latex_(self) -> str:
+        return _display.result_latex(self)
+
+    def coefficients(self) -> Any:
+        """Coefficients of U, V, g and f per term as a pandas DataFrame (needs pandas).
+
+        See :func:`symqp.result._display.coefficients`.
+
+        Examples
+        --------
+        >>> r = Result.from_expressions(["x"], sp.Symbol("x") ** 2 / 2)
+        >>> r.coefficients().loc["x**2", "U"]
+        np.float64(1.0)
+        """
+        return _display.coefficients(self)
+
+    def front(self) -> Any:
+        """The Pareto front of the regression (backend, and refinement) as a DataFrame.
+
+        See :func:`symqp.result._display.front` for the columns.
+        """
+        return _display.front(self)
 
     # ------------------------------------------------------------------ save / load
     def to_dict(self) -> dict[str, Any]:
