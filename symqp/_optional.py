@@ -19,6 +19,9 @@ _EXTRAS: dict[str, tuple[str, str]] = {
     "pyoperon": ("operon", "the 'operon' evolutionary regression backend"),
     "pysr": ("pysr", "the 'pysr' backend"),
     "numba": ("(core dependency)", "compiled library evaluation"),
+    # in both the sweep and the notebooks extras
+    "pandas": ("notebooks", "DataFrames (Result.coefficients(), Result.front(), sweep tables: read_table, "
+                            "symqp sweep-plot)"),
 }
 
 
