@@ -15,8 +15,8 @@ def limit_blas(threads: int | None = 1) -> Iterator[None]:
     ``None`` leaves the BLAS as it is. The linear backends factor matrices of a few hundred
     rows at most; on such sizes a multithreaded OpenBLAS only adds synchronisation, and on
     a busy 2-core machine a 224 x 224 Cholesky factorisation was measured at ~500 ms with
-    2 threads against 0.3 ms with one. ``threadpoolctl`` ships with scikit-learn (a core
-    dependency); without it the block runs unchanged.
+    2 threads against 0.3 ms with one. ``threadpoolctl`` is a core dependency; without it
+    the block runs unchanged.
 
     Examples
     --------
