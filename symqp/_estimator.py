@@ -17,7 +17,7 @@ import functools
 import inspect
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -142,7 +142,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _binding_message(cls: type, kw: dict[str, Any], exc: TypeError) -> str:
-    names = list(inspect.signature(cls.__init__).parameters)[1:]
+    names = list(inspect.signature(cls).parameters)
     unknown = [k for k in kw if k not in names]
     if unknown:
         return f"unknown parameter {unknown[0]!r} of {cls.__name__} (valid: {', '.join(names) or 'none'})"
@@ -157,6 +157,10 @@ def _where(owner: Any, name: str) -> str:
     return f"{label}.{name}" if label else name
 
 
+@overload
+def check_int(owner: Any, name: str, value: Any, *, minimum: int | None = ..., allow_none: Literal[False] = ...) -> int: ...
+@overload
+def check_int(owner: Any, name: str, value: Any, *, minimum: int | None = ..., allow_none: bool) -> int | None: ...
 def check_int(owner: Any, name: str, value: Any, *, minimum: int | None = 0, allow_none: bool = False) -> int | None:
     """An integer parameter (bools refused) at least ``minimum``.
 
@@ -179,6 +183,16 @@ def check_int(owner: Any, name: str, value: Any, *, minimum: int | None = 0, all
     return int(value)
 
 
+@overload
+def check_float(
+    owner: Any, name: str, value: Any, *, low: float | None = ..., high: float | None = ..., low_open: bool = ...,
+    high_open: bool = ..., allow_none: Literal[False] = ...,
+) -> float: ...
+@overload
+def check_float(
+    owner: Any, name: str, value: Any, *, low: float | None = ..., high: float | None = ..., low_open: bool = ...,
+    high_open: bool = ..., allow_none: bool,
+) -> float | None: ...
 def check_float(
     owner: Any,
     name: str,
