@@ -45,6 +45,9 @@ def credible(result: Result) -> tuple[bool, str]:
     """
     m = result.metrics
     err = m.get("val_one_step_rel")
+    if m.get("noise_share", 0.0) >= 0.5 and m.get("val_misfit_rel") is not None:
+        # noisy pairs: the one-step error has a noise floor; judge what is left above it
+        err = m["val_misfit_rel"]
     if err is not None and not err <= AUTO_LIMITS["val_one_step_rel"]:
         return False, f"held-out one-step error {err:.3g} > {AUTO_LIMITS['val_one_step_rel']:g}"
     hj = m.get("hj_residual")
@@ -54,6 +57,18 @@ def credible(result: Result) -> tuple[bool, str]:
     if q != "ok":
         return False, q
     return True, "symbolic result credible (held-out one-step error and HJ residual within limits)"
+
+
+def preflight(settings: FitSettings) -> None:
+    """Check every requirement of the run before any work: the backend's parameters and
+    optional modules (pyoperon, pysr, pysindy, ...) and, for the neural route, torch."""
+    from .._optional import require
+    from ._neural import get_backend_instance
+
+    get_backend_instance(settings.backend, settings.backend_options)
+    neural_asked = settings.decomposition_options or settings.steps is not None or settings.tau is not None
+    if settings.decomposition is None and (settings.method == "neural" or (settings.method == "auto" and neural_asked)):
+        require("torch")  # a network will be trained
 
 
 def _auto(pairs: Any, settings: FitSettings) -> Result:
@@ -96,6 +111,7 @@ def fit(
     max_points: int = 20_000,
     refine: bool = True,
     stochastic: bool = False,
+    bootstrap: int | None = None,
     verbose: bool = True,
 ) -> Result:
     """Trajectory snapshot pairs to an exact symbolic quasipotential.
@@ -146,6 +162,12 @@ def fit(
     stochastic
         The pairs are increments of an SDE dx = f dt + √ε dW: f is the drift and ε is
         estimated (``metrics["eps"]``, ``metrics["eps_std"]``).
+    bootstrap
+        Symbolic route on noisy pairs: number of cluster-bootstrap replicates behind the
+        coefficient intervals and inclusion probabilities (``Result.uncertainty``,
+        :meth:`Result.coefficient_table`); each replicate re-selects f and solves the
+        constrained HJ problem again. ``None`` (default): 64 when the pairs are noisy and
+        numerous enough, else none; ``0``: none.
     verbose
         Print progress to stderr.
 
@@ -181,8 +203,9 @@ def fit(
         backend_options=backend_options, tau=tau, decomposition=decomposition,
         decomposition_options=decomposition_options, seed=seed, device=device, steps=steps,
         val_frac=val_frac, max_points=max_points, refine=refine, verbose=verbose, method=method,
-        stochastic=stochastic,
+        stochastic=stochastic, bootstrap=bootstrap,
     )  # fmt: skip
+    preflight(settings)
     pairs = as_pairs(pairs)
     if settings.method == "auto":
         res = _auto(pairs, settings)

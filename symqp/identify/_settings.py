@@ -55,6 +55,7 @@ class FitSettings:
     verbose: bool = True
     method: str = "auto"
     stochastic: bool = False
+    bootstrap: int | None = None
 
     def __post_init__(self) -> None:
         check_seed("fit", "seed", self.seed)
@@ -65,6 +66,9 @@ class FitSettings:
         check_bool("fit", "refine", self.refine)
         check_bool("fit", "verbose", self.verbose)
         check_bool("fit", "stochastic", self.stochastic)
+        check_int("fit", "bootstrap", self.bootstrap, minimum=0, allow_none=True)
+        if self.bootstrap is not None and 0 < self.bootstrap < 20:
+            raise ParameterError(f"fit.bootstrap must be 0 (off) or at least 20 replicates, got {self.bootstrap}")
         check_choice("fit", "method", self.method, METHODS)
         dev = self.device
         if not isinstance(dev, str) or not (dev in ("cpu", "cuda") or dev.startswith("cuda:")):
@@ -119,7 +123,12 @@ def _as_library(spec: Any, names: tuple[str, ...], what: str) -> tuple[Any, str]
         return spec, str(text)
     if isinstance(spec, str):
         return parse_library(spec, names), spec
-    raise LibraryError(f"{what} must be a spec string like 'poly(4)' or a Library, got {type(spec).__name__}")
+    if (type(spec).__module__ or "").split(".")[0] == "pysindy":  # a pysindy feature library
+        lib = Library.from_pysindy(spec, names)
+        return lib, ", ".join(lib.names)  # a spec parse_library reads back
+    raise LibraryError(
+        f"{what} must be a spec string like 'poly(4)', a Library or a pysindy feature library, got {type(spec).__name__}"
+    )
 
 
 def _mask(lib: Any, sub: Any) -> np.ndarray | None:

@@ -26,6 +26,7 @@ from .._numeric import numpy_function
 from .._parse import name_problem, parse_expr_safe, shorten
 from . import _display
 from ._schema import MAX_FILE_BYTES, check_expression_size, check_result_dict, loads
+from ._uncertainty import CoefficientTable, check_uncertainty, coefficient_table
 
 __all__ = ["Result", "load_result", "expr_to_str", "SCHEMA", "MODELS"]
 
@@ -148,6 +149,9 @@ class Result:
         ``"orthogonal"``, ``"hamiltonian"`` or ``"epr"``.
     tau
         Sublevel threshold used for the regression points (offset above min V_theta).
+    uncertainty
+        Bootstrap intervals and inclusion probabilities of the coefficients of U and f
+        (noisy pairs, symbolic route), or ``None``; see :meth:`coefficient_table`.
 
     Examples
     --------
@@ -174,6 +178,7 @@ class Result:
     decomposition: Any = dataclasses.field(default=None, repr=False, compare=False)
     model: str = "orthogonal"
     tau: float | None = None
+    uncertainty: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -371,8 +376,16 @@ class Result:
             "metrics": _jsonable(self.metrics),
             "timings": _jsonable(self.timings),
             "fit": None if self.fit is None else _fit_to_dict(self.fit),
+            "uncertainty": _jsonable(self.uncertainty),
         }
         return out
+
+    def coefficient_table(self, which: str = "U") -> CoefficientTable:
+        """Coefficients of U (or f) with bootstrap intervals and inclusion probabilities.
+
+        Available for results fitted on noisy pairs with a bootstrap (``uncertainty``).
+        """
+        return coefficient_table(self.uncertainty, which)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the result as JSON (atomically) and return the path.
@@ -561,6 +574,7 @@ def _from_dict(data: Mapping[str, Any]) -> Result:
         fit=_fit_from_dict(data.get("fit"), names, d),
         model=model,
         tau=None if tau is None else float(tau),
+        uncertainty=check_uncertainty(data.get("uncertainty")),
     )
 
 
