@@ -108,7 +108,9 @@ def exit_time_estimate(
         pref = 2 * np.pi / mu * np.sqrt(abs(det_s) / det_m)
         note = ("Eyring-Kramers (gradient field)" if is_gradient else
                 "Bouchet-Reygner generalised Eyring-Kramers (div g = 0)")
-        return ExitTimeEstimate(epss, dU, float(pref), pref * np.exp(dU / epss), note)
+        with np.errstate(over="ignore"):  # exp(dU/eps) beyond doubles: the time is inf
+            times = pref * np.exp(dU / epss)
+        return ExitTimeEstimate(epss, dU, float(pref), times, note)
     return ExitTimeEstimate(
         epss, dU, None, None,
         f"prefactor not available: div g = {div} is not identically zero; only the rate "

@@ -45,9 +45,9 @@ def sampling_cost(n_traj: int, n_pairs: int, h: float, dt: float, d: int) -> tup
     Examples
     --------
     >>> sampling_cost(5000, 50, 0.01, 0.1, 3)
-    (1250.0, 6250000.0, 38000000.0)
+    (2750.0, 13750000.0, 38000000.0)
     """
-    per_snapshot = max(1.0, math.ceil(min(dt / (h / 5), 1e300))) + 5.0
+    per_snapshot = max(1.0, math.ceil(min(dt / (h / 5), 1e300) - 1e-9)) + 5.0
     steps = float(n_pairs) * per_snapshot
     return steps, steps * n_traj, 8.0 * n_traj * n_pairs * (6 * d + 1)
 
