@@ -7,7 +7,8 @@ of :class:`Candidate` models, diagnostics), and :func:`fit_problem` returns that
 Backends are scikit-learn style estimators (``get_params``, ``set_params``,
 ``sklearn.base.clone``), registered by name and imported only when asked for: ``sr3``
 (constrained sparse relaxed regression), ``stlsq`` (sequentially thresholded least
-squares), ``operon`` (pyoperon genetic programming) and ``pysr`` (PySR, needs Julia);
+squares), ``operon`` (pyoperon genetic programming), ``pysr`` (PySR, needs Julia) and
+``pysindy`` (any pysindy optimizer with equality constraints, such as ``ConstrainedSR3``);
 third-party packages add theirs through the ``symqp.backends`` entry-point group.
 :func:`compare_fits` runs several backends on one problem and :func:`plot_pareto` draws
 Pareto fronts.
@@ -15,8 +16,8 @@ Pareto fronts.
 Examples
 --------
 >>> from symqp.backends import available_backends, get_backend
->>> sorted(available_backends())[:2]
-['operon', 'pysr']
+>>> sorted(available_backends())
+['operon', 'pysindy', 'pysr', 'sr3', 'stlsq']
 >>> get_backend("sr3", threshold=0.1).threshold
 0.1
 """

@@ -140,14 +140,9 @@ class Backend(Estimator, abc.ABC):
         MissingDependencyError
             When an optional module the backend needs cannot be imported.
         """
-        check_choice(self, "selection_rule", self.selection_rule, SELECTION_RULES)
-        check_float(self, "rel_tol", self.rel_tol, low=0.0)
-        check_float(self, "abs_tol", self.abs_tol, low=0.0)
-        self._check_params()
+        self.check()
         if not isinstance(problem, Problem):
             raise BackendError(f"expected a Problem, got {type(problem).__name__}")
-        for module in self.requires:
-            require(module)
         t0 = time.perf_counter()
         with limit_blas(self.blas_threads):
             search = self._candidates(problem)
@@ -163,6 +158,32 @@ class Backend(Estimator, abc.ABC):
             self.fit_ = _build_fit(problem, chosen, front, selection, search, self.name)
         self.fit_.timings["selection"] = time.perf_counter() - t1
         self.fit_.timings["total"] = time.perf_counter() - t0
+        return self
+
+    def check(self) -> Backend:
+        """Check every parameter and import the optional modules, without fitting anything.
+
+        Pipelines call it before any expensive step (training a network), so that a bad
+        setting or a missing extra is reported at once; :meth:`fit` calls it too.
+
+        Returns
+        -------
+        Backend
+            ``self``.
+
+        Raises
+        ------
+        ParameterError
+            For an invalid parameter (the message names it).
+        MissingDependencyError
+            When an optional module the backend needs cannot be imported.
+        """
+        check_choice(self, "selection_rule", self.selection_rule, SELECTION_RULES)
+        check_float(self, "rel_tol", self.rel_tol, low=0.0)
+        check_float(self, "abs_tol", self.abs_tol, low=0.0)
+        self._check_params()
+        for module in self.requires:
+            require(module)
         return self
 
     def _select(self, candidates: Sequence[Candidate]) -> tuple[list[Candidate], Candidate, str]:

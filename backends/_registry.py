@@ -1,4 +1,4 @@
-"""The lazy registry of backends by name (``sr3``, ``stlsq``, ``operon``, ``pysr``, plugins)."""
+"""The lazy registry of backends by name (``sr3``, ``stlsq``, ``operon``, ``pysr``, ``pysindy``, plugins)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ _REGISTRY: dict[str, str | type[Backend]] = {
     "stlsq": "._stlsq:STLSQ",
     "operon": "._operon:Operon",
     "pysr": "._pysr:PySR",
+    "pysindy": "._pysindy:PySINDy",
 }
 _ENTRY_POINT_GROUP = "symqp.backends"
 _entry_points_loaded = False

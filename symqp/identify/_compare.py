@@ -53,8 +53,8 @@ def compare(
     -------
     The comparison of ``compare_fits`` (``rows``, ``to_text()``), with ``results`` added.
     """
-    from ..backends import compare_fits, get_backend
-    from ._neural import assemble, prepare
+    from ..backends import compare_fits
+    from ._neural import assemble, get_backend_instance, prepare
     from ._settings import FitSettings, as_pairs
 
     if isinstance(backends, str):
@@ -70,7 +70,8 @@ def compare(
         decomposition_options=decomposition_options, seed=seed, device=device, steps=steps,
         val_frac=val_frac, max_points=max_points, verbose=verbose, method="neural",
     )  # fmt: skip
-    instances = [get_backend(b, **dict(opts.get(b, {}))) if isinstance(b, str) else b for b in backends]
+    # every backend checked (parameters, optional modules) before the network trains
+    instances = [get_backend_instance(b, opts.get(b) if isinstance(b, str) else None)[0] for b in backends]
     prep = prepare(as_pairs(pairs), settings)
     comparison = compare_fits(prep.problem, instances, **options)
     results = {}

@@ -182,16 +182,31 @@ def prepare(pairs: Any, settings: FitSettings) -> Prepared:
 
 
 def get_backend_instance(backend: Any, options: Mapping[str, Any] | None) -> tuple[Any, str]:
-    """A backend instance and its name from a registered name (with options) or an instance."""
-    from ..backends import get_backend
+    """A backend instance and its name, checked before any work is done.
 
+    ``backend`` is a registered name (with ``options``), a :class:`~symqp.backends.Backend`
+    or a pysindy optimizer (wrapped in the ``pysindy`` backend, which refuses optimizers
+    without equality constraints). Parameters are validated and the optional modules the
+    backend needs are imported here (:meth:`~symqp.backends.Backend.check`), so a bad
+    setting or a missing extra is reported before a network trains; anything else is refused.
+    """
+    from ..backends import Backend, get_backend
+
+    opts = dict(options or {})
     if isinstance(backend, str):
-        return get_backend(backend, **dict(options or {})), backend
-    if callable(getattr(backend, "fit", None)):
-        if options:
+        be, name = get_backend(backend, **opts), backend
+    elif isinstance(backend, Backend):
+        if opts:
             raise BackendError("backend_options given together with a backend instance")
-        return backend, str(getattr(backend, "name", type(backend).__name__.lower()))
-    raise BackendError(f"backend must be a name like 'sr3' or a Backend, got {type(backend).__name__}")
+        be, name = backend, str(backend.name or type(backend).__name__.lower())
+    elif (type(backend).__module__ or "").split(".")[0] == "pysindy":
+        be, name = get_backend("pysindy", optimizer=backend, **opts), "pysindy"
+    else:
+        raise BackendError(
+            "backend must be a registered name like 'sr3', a symqp.backends.Backend or a pysindy optimizer "
+            f"with equality constraints (ConstrainedSR3), got {type(backend).__name__}"
+        )
+    return be.check(), name
 
 
 def refine_prepared(prep: Prepared, fit_: Any, *, seed: int = 0, **options: Any) -> Any:

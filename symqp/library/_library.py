@@ -140,6 +140,22 @@ class Library:
         self._dcoef: dict[tuple[int, int], tuple[dict | None, list]] = {}
         self._dterms: dict[int, tuple[sp.Expr, ...]] = {}
 
+    @classmethod
+    def from_pysindy(cls, lib: Any, names: Iterable[str] | str) -> Library:
+        """The library of a pysindy feature library (polynomial, Fourier, custom with names, sums
+        and products of these), each printed column read as a formula and checked against the
+        column pysindy computes; see :func:`symqp.library._pysindy.from_pysindy`.
+
+        Examples
+        --------
+        >>> import pysindy as ps
+        >>> Library.from_pysindy(ps.PolynomialLibrary(degree=2, include_bias=False), "x y").names
+        ('x', 'y', 'x**2', 'x*y', 'y**2')
+        """
+        from ._pysindy import from_pysindy
+
+        return from_pysindy(lib, names)
+
     # ------------------------------------------------------------------ basics
     @property
     def terms(self) -> tuple[sp.Expr, ...]:
