@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 import sympy as sp
+from symqp.backends import Problem, fit_problem
 
 from symqp import MissingDependencyError
-from symqp.backends import Problem, fit_problem
 from symqp.library import poly
 from symqp.result import Result, load_result
 from symqp.systems import archetypal3d
@@ -156,3 +156,12 @@ def test_tables_without_pandas_say_what_to_install(monkeypatch):
     with pytest.raises(MissingDependencyError, match="pandas"):
         example1_result().front()
     assert "U(x, y, z)" in example1_result()._repr_html_()  # the display needs no pandas
+
+
+def test_doctests():
+    import doctest
+
+    from symqp.result import _display
+
+    res = doctest.testmod(_display, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert res.attempted > 0 and res.failed == 0

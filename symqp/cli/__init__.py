@@ -30,10 +30,17 @@ _COMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
     parser = argparse.ArgumentParser(
         prog="symqp",
-        description="Exact symbolic quasipotentials from trajectory data.",
+        description="Exact symbolic quasipotentials from trajectory data. Results go to standard "
+        "output; progress and log lines to standard error (a live bar on a terminal, a plain line "
+        "every ~10 s otherwise).",
     )
+    parser.add_argument("--version", action="version", version=f"symqp {__version__}")
+    parser.add_argument("-q", "--quiet", dest="quiet_all", action="store_true",
+                        help="no progress or log lines on standard error (any command)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMANDS:
         try:
@@ -43,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # command not built in this version
             raise
         mod.register(sub)
+    for p in sub.choices.values():  # --quiet after the command name too, on every command
+        if not any("--quiet" in a.option_strings for a in p._actions):
+            p.add_argument("-q", "--quiet", action="store_true", help="no progress or log lines on standard error")
     return parser
 
 
@@ -53,8 +63,12 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .._progress import set_quiet
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.quiet = bool(getattr(args, "quiet_all", False) or getattr(args, "quiet", False))
+    set_quiet(args.quiet)
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
@@ -74,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout went away (symqp ... | head): stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

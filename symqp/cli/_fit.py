@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(f"--out is a folder, expected a file name: {out}")
     options = _checkpoint_options(args)
     note = check_writable(out, "--out")
-    if note:
+    if note and not args.quiet:
         print(note, file=sys.stderr)
     if args.model != "orthogonal" and (args.v_library or args.g_library or args.tau is not None):
         raise DataError("--v-library, --g-library and --tau apply to --model orthogonal only")

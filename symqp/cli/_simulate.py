@@ -160,17 +160,12 @@ def run(args: argparse.Namespace) -> int:
         print(note, file=sys.stderr)
     t0 = time.perf_counter()
     if work >= _PROGRESS_WORK and not args.quiet:
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        from .._progress import ProgressReporter
 
-        with Progress(
-            TextColumn(f"simulating {system.name}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TimeRemainingColumn(), console=Console(stderr=True), transient=True,
-        ) as bar:
-            task = bar.add_task("sample", total=n_pairs)
+        with ProgressReporter(f"simulating {system.name}", n_pairs) as bar:
             pairs = sample_pairs(
                 system, n_traj=n_traj, n_pairs=n_pairs, h=h, dt=dt, seed=seed,
-                noise=noise, progress=lambda done, total: bar.update(task, completed=done),
+                noise=noise, progress=lambda done, total: bar.update(done),
             )
     else:
         pairs = sample_pairs(

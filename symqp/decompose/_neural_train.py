@@ -409,35 +409,22 @@ def _check_lbfgs_state(state: dict, params: list) -> None:
 
 
 class Progress:
-    """A rich progress bar showing loss, validation loss, orthogonality and ETA (or nothing)."""
+    """Training progress on stderr: loss, validation loss, orthogonality and ETA (or nothing).
+
+    A live bar on a terminal, a plain line every ~10 s or 10 % in a pipe or log
+    (:class:`symqp._progress.ProgressReporter`); nothing when quiet.
+    """
 
     def __init__(self, enabled: bool, total: int, start: int) -> None:
-        self._p = None
-        if not enabled:
-            return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        from .._progress import ProgressReporter
 
-        self._p = Progress(
-            TextColumn("decompose"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-            TimeRemainingColumn(), transient=False,
-        )  # fmt: skip
-        self._p.start()
-        self._task = self._p.add_task("fit", total=total, completed=start, info="")
+        self._p = ProgressReporter("decompose", total, start=start, enabled=enabled)
 
     def advance(self, step: int) -> None:
-        if self._p is not None:
-            self._p.update(self._task, completed=step)
+        self._p.update(step)
 
     def update(self, step: int, loss: float, val: float, orth: float) -> None:
-        if self._p is not None:
-            self._p.update(self._task, completed=step, info=f"loss {loss:.3e}  val {val:.3e}  orth {orth:.2e}")
+        self._p.update(step, f"loss {loss:.3e}  val {val:.3e}  orth {orth:.2e}")
 
     def close(self) -> None:
-        if self._p is not None:
-            self._p.stop()
+        self._p.close()

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -57,8 +56,11 @@ class Prepared:
 
 
 def log(verbose: bool, msg: str) -> None:
+    """A log line on stderr when ``verbose`` (and not quiet: ``symqp -q``, ``SYMQP_QUIET=1``)."""
     if verbose:
-        print(msg, file=sys.stderr, flush=True)
+        from .._progress import note
+
+        note(msg)
 
 
 def evaluate(dec: Any, X: np.ndarray, what: tuple[str, ...]) -> dict[str, np.ndarray]:

@@ -20,7 +20,7 @@ kernel takes minutes to compile) and shares one compiled kernel among such libra
 The source, printed by a SymPy printer subclass, is written to
 ``<cache>/symqp_k_<hash of the source>.py`` and imported with :mod:`importlib`, so that Numba's on-disk cache (``cache=True``) is reused by later
 processes (functions made by ``lambdify`` cannot be cached by Numba: sympy #18432).
-The cache folder is ``$SYMQP_CACHE_DIR`` or ``~/.cache/symqp``. Numba is imported only
+The cache folder is ``$SYMQP_CACHE_DIR``, else ``$XDG_CACHE_HOME/symqp``, else ``~/.cache/symqp``. Numba is imported only
 when a kernel is built. A NumPy path (``lambdify`` into NumPy, vectorised over rows)
 serves tiny inputs and machines without Numba.
 """
@@ -66,9 +66,14 @@ _KERNELS: dict[str, Kernel] = {}
 
 
 def cache_dir() -> Path:
-    """Folder of generated kernel sources: ``$SYMQP_CACHE_DIR`` or ``~/.cache/symqp``."""
+    """Folder of generated kernel sources: ``$SYMQP_CACHE_DIR``, else ``$XDG_CACHE_HOME/symqp``,
+    else ``~/.cache/symqp`` (empty variables count as unset)."""
     env = os.environ.get("SYMQP_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "symqp"
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "symqp"
 
 
 class _KernelPrinter(PythonCodePrinter):

@@ -19,7 +19,7 @@ from typing import Any
 
 import sympy as sp
 
-__all__ = ["coefficients", "front", "result_html", "result_latex", "result_repr", "term_coefficients"]
+__all__ = ["ResultDisplay", "coefficients", "front", "result_html", "result_latex", "result_repr", "term_coefficients"]
 
 #: Metrics shown first by the rich display (others that are plain numbers follow).
 KEY_METRICS = (
@@ -288,3 +288,36 @@ def front(result: Any) -> Any:
     table = pd.DataFrame(rows, columns=cols)
     # the refinement's copies of train_error / val_error
     return table.drop(columns=[k for k in ("data_train_error", "data_val_error") if k in table.columns])
+
+
+class ResultDisplay:
+    """What :class:`~symqp.result.Result` shows people: a short repr, the notebook display
+    (``_repr_html_``, ``_repr_latex_``) and the labelled tables (needs pandas)."""
+
+    def __repr__(self) -> str:
+        return result_repr(self)
+
+    def _repr_html_(self) -> str:
+        return result_html(self)
+
+    def _repr_latex_(self) -> str:
+        return result_latex(self)
+
+    def coefficients(self) -> Any:
+        """Coefficients of U, V, g and f per term as a pandas DataFrame (see :func:`coefficients`).
+
+        Examples
+        --------
+        >>> from symqp.result import Result
+        >>> r = Result.from_expressions(["x"], sp.Symbol("x") ** 2 / 2)
+        >>> r.coefficients().loc["x**2", "U"]
+        np.float64(1.0)
+        """
+        return coefficients(self)
+
+    def front(self) -> Any:
+        """The Pareto front of the regression (backend, and refinement) as a DataFrame.
+
+        See :func:`front` for the columns.
+        """
+        return front(self)

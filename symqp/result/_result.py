@@ -121,8 +121,8 @@ def _jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-@dataclasses.dataclass
-class Result:
+@dataclasses.dataclass(repr=False)  # the short repr comes from ResultDisplay
+class Result(_display.ResultDisplay):
     """An exact symbolic quasipotential and orthogonal decomposition f = -grad V + g.
 
     Parameters
@@ -318,35 +318,6 @@ class Result:
 
     def __str__(self) -> str:
         return self.pretty()
-
-    def __repr__(self) -> str:
-        return _display.result_repr(self)
-
-    def _repr_html_(self) -> str:
-        return _display.result_html(self)
-
-    def _repr_latex_(self) -> str:
-        return _display.result_latex(self)
-
-    def coefficients(self) -> Any:
-        """Coefficients of U, V, g and f per term as a pandas DataFrame (needs pandas).
-
-        See :func:`symqp.result._display.coefficients`.
-
-        Examples
-        --------
-        >>> r = Result.from_expressions(["x"], sp.Symbol("x") ** 2 / 2)
-        >>> r.coefficients().loc["x**2", "U"]
-        np.float64(1.0)
-        """
-        return _display.coefficients(self)
-
-    def front(self) -> Any:
-        """The Pareto front of the regression (backend, and refinement) as a DataFrame.
-
-        See :func:`symqp.result._display.front` for the columns.
-        """
-        return _display.front(self)
 
     # ------------------------------------------------------------------ save / load
     def to_dict(self) -> dict[str, Any]:
