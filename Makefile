@@ -8,10 +8,11 @@ BIN    := $(VENV)/bin
 # pyproject itself only asks for a compatible range.
 CONSTRAINTS := constraints.txt
 PIP    := $(BIN)/python -m pip
-EXTRAS ?= torch,pysindy,operon,dev
+EXTRAS ?= torch,pysindy,operon,notebooks,docs,sweep,dev
 comma  := ,
+SUDO   := $(shell command -v sudo 2>/dev/null)
 
-.PHONY: venv install demo test test-all bench bench-quick clean
+.PHONY: venv install demo test test-all test-browser notebooks docs bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,26 @@ test: install
 test-all: install
 	$(BIN)/python -m pytest -q -n 2 -m "" tests
 
+# The report rendered in headless Chromium (Debian's package); make test skips this test
+# when /usr/bin/chromium is missing.
+test-browser: install
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium chromium-driver; } || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; }
+	$(BIN)/python -m pytest -q -m browser tests/test_report_browser.py
+
+# The examples/ notebooks top to bottom; SYMQP_EXAMPLES_QUICK=1 (the default here) runs them
+# at reduced sizes in seconds, SYMQP_EXAMPLES_QUICK=0 at full size in minutes.
+SYMQP_EXAMPLES_QUICK ?= 1
+notebooks: install
+	SYMQP_EXAMPLES_QUICK=$(SYMQP_EXAMPLES_QUICK) $(BIN)/python -m pytest -q -m notebooks tests/test_notebooks.py
+
+# The documentation site in docs/_build/html: API reference from the docstrings and the
+# notebooks, executed at SYMQP_EXAMPLES_QUICK size; any warning is an error.
+docs: install
+	rm -rf docs/_build docs/api/generated
+	SYMQP_EXAMPLES_QUICK=$(SYMQP_EXAMPLES_QUICK) $(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
 bench: install
 	$(BIN)/python benchmarks/run.py
 
@@ -39,4 +60,4 @@ bench-quick: install
 	$(BIN)/python benchmarks/run.py --quick
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info docs/_build docs/api/generated

@@ -19,9 +19,12 @@ _EXTRAS: dict[str, tuple[str, str]] = {
     "pyoperon": ("operon", "the 'operon' evolutionary regression backend"),
     "pysr": ("pysr", "the 'pysr' backend"),
     "numba": ("(core dependency)", "compiled library evaluation"),
+    "joblib": ("sweep", "parallel sweeps on this machine (symqp sweep --jobs N)"),
+    "distributed": ("sweep", "sweeps on Dask (symqp sweep --scheduler / --local-cluster)"),
     # in both the sweep and the notebooks extras
     "pandas": ("notebooks", "DataFrames (Result.coefficients(), Result.front(), sweep tables: read_table, "
                             "symqp sweep-plot)"),
+    "yaml": ("sweep", "YAML sweep specifications"),
 }
 
 

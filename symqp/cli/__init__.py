@@ -24,6 +24,8 @@ _COMMANDS = (
     "_compare",
     "_analyze",
     "_report",
+    "_sweep",
+    "_sweep_plot",
     "_doctor",
     "_demo",
 )
