@@ -3,7 +3,7 @@
 Contract::
 
     symqp sweep SPEC.toml|SPEC.yaml|SPEC.json [--out DIR] [--jobs N]
-        [--scheduler tcp://HOST:PORT | --local-cluster] [--threads N] [--quiet]
+        [--scheduler tcp://HOST:PORT | --local-cluster] [--threads N] [-q]
 """
 
 from __future__ import annotations
@@ -37,15 +37,15 @@ def register(subparsers: Any) -> None:
                        help="run on a Dask LocalCluster of --jobs worker processes on this machine")
     p.add_argument("--threads", type=positive_int, default=None, metavar="N",
                    help="BLAS/OpenMP/Numba threads per point (default: cores / jobs; 1 on --scheduler)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..sweep import run_sweep
 
+    quiet = bool(getattr(args, "quiet", False))
     res = run_sweep(args.spec, args.out, jobs=args.jobs, scheduler=args.scheduler,
-                    local_cluster=args.local_cluster, threads=args.threads, progress=not args.quiet)  # fmt: skip
+                    local_cluster=args.local_cluster, threads=args.threads, progress=not quiet)  # fmt: skip
     print(f"{res.n_points} points: {res.ok} run now, {res.skipped} already done, {res.failed} failed "
           f"({res.executor}, {res.wall_s:.1f} s)")  # fmt: skip
     print(f"table: {res.table}")

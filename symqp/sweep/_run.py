@@ -58,10 +58,12 @@ class _Progress:
     """One line per finished point on stderr: count, last point, elapsed and remaining time."""
 
     def __init__(self, name: str, total: int, skipped: int, enabled: bool) -> None:
-        self.name, self.total, self.skipped, self.enabled = name, total, skipped, enabled
+        from .._progress import is_quiet
+
+        self.name, self.total, self.skipped, self.enabled = name, total, skipped, enabled and not is_quiet()
         self.t0 = time.perf_counter()
         self.done = self.failed = 0
-        if enabled:
+        if self.enabled:
             todo = total - skipped
             print(f"sweep {name}: {total} points, {skipped} already done, {todo} to run", file=sys.stderr, flush=True)
 
