@@ -70,8 +70,11 @@ def _check_report(out, expected):
         assert _png_size(out / name) == (640, 480), name
     w, h = _png_size(out / "formula_U.png")
     assert w > 50 and h > 10
-    # every figure is embedded in the page, so the page stands alone
-    assert text.count("data:image/png;base64,") == len(expected) + 1
+    # every figure and formula (U, and per variable dV/dx_k, g_k, f_k) is embedded in the page,
+    # so the page stands alone
+    formulas = list(out.glob("formula_*.png"))
+    assert (len(formulas) - 1) % 3 == 0 and len(formulas) >= 4
+    assert text.count("data:image/png;base64,") == len(expected) + len(formulas)
 
 
 def test_report_example1_cli(tmp_path, capsys):

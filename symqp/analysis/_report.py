@@ -15,6 +15,7 @@ from .._errors import AnalysisError
 from .._io import atomic_write
 from ..data._pairs import default_names
 from ._common import Model, as_model, check_box, check_eps
+from ._report_parts import formula_images, provenance_html, provenance_rows, slice_note
 
 __all__ = ["format_summary", "summarize", "write_report"]
 
@@ -252,7 +253,6 @@ def write_report(
         plot_pareto,
         plot_potentials,
         plot_trajectories,
-        render_formula,
         slice_point,
     )
 
@@ -267,6 +267,7 @@ def write_report(
     summary = summarize(obj, eps=eps, box=bx, reference=reference, seed=seed)
     mobj = Model(model.variables, model.U, model.f, bx)
     base = slice_point(model, bx)
+    cut = slice_note(model.names, plane, base)  # where 3-D+ figures are sliced
     written: list[tuple[str, str]] = []
 
     def keep(name: str, caption: str) -> None:
@@ -277,7 +278,7 @@ def write_report(
     keep("trajectories.png", "Trajectories of the identified field"
          + (" (solid) and of the reference field (dashed)" if ref is not None else ""))
     plot_fields(mobj, box=bx, plane=plane, fixed=base, path=out / "fields.png", dpi=dpi)
-    keep("fields.png", "Downhill part -∇V and circulatory part g (line width ∝ speed)")
+    keep("fields.png", "Downhill part -∇V and circulatory part g (line width ∝ speed)" + cut)
     panels: dict[str, Any] = {"symbolic U": model.U}
     if ref is not None and ref.U is not None:
         panels["exact U"] = ref.U
@@ -300,7 +301,7 @@ def write_report(
         mesh_note = f" (no mesh reference: {exc})"
     plot_potentials(panels, model.variables, box=bx, plane=plane, fixed=base,
                     path=out / "potentials.png", dpi=dpi)
-    keep("potentials.png", "Quasipotential contours: " + ", ".join(panels) + mesh_note)
+    keep("potentials.png", "Quasipotential contours: " + ", ".join(panels) + mesh_note + cut)
     axis = plane[0] if isinstance(plane, (list, tuple)) else 0
     plot_densities(mobj, eps=eps, box=bx, axis=int(axis),
                    reference=None if ref is None or ref.U is None else ref.U,
@@ -311,11 +312,11 @@ def write_report(
     if fit is not None and getattr(fit, "front", None):
         plot_pareto(obj, path=out / "pareto.png", dpi=dpi)
         keep("pareto.png", "Pareto front of the regression backend")
-    render_formula(model.U, path=out / "formula_U.png", dpi=dpi)
+    formulas = formula_images(obj, model, out, dpi)
     text = format_summary(summary, model.names)
     page = out / "index.html"
     with atomic_write(page, "w", encoding="utf-8") as fh:
-        fh.write(_html(model, text, written, out))
+        fh.write(_html(model, text, written, out, formulas, provenance_rows(obj)))
     return page
 
 
@@ -323,7 +324,8 @@ def _img(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _html(model: Model, text: str, figures: list[tuple[str, str]], out: Path) -> str:
+def _html(model: Model, text: str, figures: list[tuple[str, str]], out: Path,
+          formulas: list[tuple[str, str]], provenance: list[tuple[str, str]]) -> str:  # fmt: skip
     names = ", ".join(model.names)
     parts = [
         "<!DOCTYPE html>",
@@ -331,11 +333,14 @@ def _html(model: Model, text: str, figures: list[tuple[str, str]], out: Path) ->
         f"<title>symqp report: U({html.escape(names)})</title>",
         ("<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;}"
          "pre{background:#f4f4f4;padding:1em;overflow-x:auto;}"
-         "figure{margin:1.5em 0;}img{max-width:100%;}</style></head><body>"),
+         "figure{margin:1.5em 0;}img{max-width:100%;}table.provenance th{text-align:left;"
+         "padding-right:1em;vertical-align:top;}</style></head><body>"),
         "<h1>symqp report</h1>",
-        "<h2>Quasipotential</h2>",
-        f'<img alt="U formula" src="data:image/png;base64,{_img(out / "formula_U.png")}">',
+        "<h2>Quasipotential U = 2V, its gradient, the circulatory part g and the field f = −∇V + g</h2>",
+        *[f'<div class="formula"><img alt="{html.escape(alt)}" src="data:image/png;base64,{_img(out / name)}">'
+          "</div>" for name, alt in formulas],
         f"<pre>U({html.escape(names)}) = {html.escape(str(model.U))}</pre>",
+        *(["<h2>Provenance</h2>", provenance_html(provenance)] if provenance else []),
         "<h2>Analysis</h2>",
         f"<pre>{html.escape(text)}</pre>",
         "<h2>Figures</h2>",
