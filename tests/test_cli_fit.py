@@ -135,5 +135,6 @@ def test_model_dispatch(data_file, tmp_path, monkeypatch, model, fn):
     rc = main(["fit", str(data_file), "--library", "poly(2)", "--model", model, "--out", str(out), "--steps", "7"])
     assert rc == 0
     # without --backend these models regress the data directly (stlsq, no network)
-    assert seen == {"path": str(data_file), "library": "poly(2)", "backend": "stlsq", "seed": 0, "steps": 7}
+    assert seen == {"path": str(data_file), "library": "poly(2)", "backend": "stlsq", "seed": 0, "steps": 7,
+                    "device": "cpu"}
     assert json.loads(out.read_text())["model"] == model

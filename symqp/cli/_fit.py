@@ -153,11 +153,15 @@ def run(args: argparse.Namespace) -> int:
 
             fn = identify.fit_hamiltonian if args.model == "hamiltonian" else identify.fit_epr
             backend = args.backend or "stlsq"
-            result = fn(args.data, library=args.library, backend=backend, seed=args.seed, steps=args.steps)
+            result = fn(args.data, library=args.library, backend=backend, seed=args.seed, steps=args.steps,
+                        device=args.device)
     except SymqpError:
         raise
     except Exception as exc:  # noqa: BLE001 - third-party internals -> one line, exit 2
         raise translate_errors(exc, "fit") from exc
+    if args.device != "cpu" and result.metrics.get("route") in ("direct", "symbolic"):
+        print(f"note: --device {args.device} unused: the {result.metrics['route']} route trains no network",
+              file=sys.stderr)
     print(result.pretty())
     try:
         result.save(out)

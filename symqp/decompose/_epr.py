@@ -123,6 +123,9 @@ class EPRLandscape(Estimator):
         L-BFGS iterations after Adam on up to 20000 samples, full batch (0 = none).
     threads : int or None
         torch intra-op threads during fit (None: leave torch's setting).
+    device : {"cpu", "cuda"} or str
+        torch device of the network and of the training data (``"cuda:1"``); evaluation
+        takes and returns NumPy arrays on the host either way.
 
     Attributes
     ----------
@@ -148,7 +151,7 @@ class EPRLandscape(Estimator):
                  field: Callable | None = None, divergence: Callable | None = None,
                  steps: int = 2000, lr: float = 1e-2, batch_size: int | None = 2048,
                  lbfgs_steps: int = 0, seed: int = 0, verbose: bool = False,
-                 threads: int | None = 1) -> None:
+                 threads: int | None = 1, device: str = "cpu") -> None:
         self.hidden = hidden
         self.activation = activation
         self.enhanced = enhanced
@@ -165,6 +168,7 @@ class EPRLandscape(Estimator):
         self.seed = seed
         self.verbose = verbose
         self.threads = threads
+        self.device = device
 
     def _check_params(self) -> pu.TrainSettings:
         ts = pu.TrainSettings.from_estimator(self)
@@ -189,13 +193,14 @@ class EPRLandscape(Estimator):
         self.x_mean_ = x.mean(axis=0)
         self.x_scale_ = np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
         self.u_scale_ = float(np.sqrt(np.mean(np.sum(f**2, axis=1))) * np.mean(self.x_scale_)) or 1.0
-        self.net_ = pu.make_mlp(data.d, ts.hidden, ts.activation, ts.seed)
+        dev = pu.torch_device(ts.device)
+        self.net_ = pu.make_mlp(data.d, ts.hidden, ts.activation, ts.seed).to(dev)
         rng = np.random.default_rng(ts.seed)
         xe = fe = de = None
         if self.enhanced:
             xe, fe, de = self._enhanced_points(data, rng)
             self.x_enhanced_ = xe
-        T = lambda a: None if a is None else torch.as_tensor(a, dtype=torch.float64)
+        T = lambda a: None if a is None else torch.as_tensor(a, dtype=torch.float64, device=dev)
         xt, ft, xet, fet, det = T(x), T(f), T(xe), T(fe), T(de)
         # r is of order |f|² (quadratic in the field): r·√m/(|f|² + m), m = mean |f|² on the
         # data, is a relative residual in the units of √(EPR loss), so the far enhanced points
@@ -217,16 +222,16 @@ class EPRLandscape(Estimator):
             return loss
 
         def loss_fn():
-            idx = torch.randint(0, n, (bs,), generator=gen) if bs < n else slice(None)
+            idx = torch.randint(0, n, (bs,), generator=gen).to(dev) if bs < n else slice(None)
             jdx = None
             if xet is not None:
                 ne = xet.shape[0]
-                jdx = torch.randint(0, ne, (min(bs, ne),), generator=gen)
+                jdx = torch.randint(0, ne, (min(bs, ne),), generator=gen).to(dev)
             return loss_on(idx, jdx)
 
         # L-BFGS: full batch on (at most) 20000 samples and 20000 enhanced samples
-        sub = torch.as_tensor(np.sort(rng.permutation(n)[:20000]))
-        esub = None if xet is None else torch.as_tensor(np.sort(rng.permutation(xet.shape[0])[:20000]))
+        sub = torch.as_tensor(np.sort(rng.permutation(n)[:20000]), device=dev)
+        esub = None if xet is None else torch.as_tensor(np.sort(rng.permutation(xet.shape[0])[:20000]), device=dev)
         t0 = time.perf_counter()
         self.loss_history_, self.lbfgs_history_ = pu.train(
             self.net_.parameters(), loss_fn, lambda: loss_on(sub, esub), steps=ts.steps, lr=ts.lr,
@@ -263,7 +268,7 @@ class EPRLandscape(Estimator):
 
     def _U_torch(self, x):
         torch = require("torch")
-        xs = (x - torch.as_tensor(self.x_mean_)) / torch.as_tensor(self.x_scale_)
+        xs = (x - torch.as_tensor(self.x_mean_, device=x.device)) / torch.as_tensor(self.x_scale_, device=x.device)
         return self.u_scale_ * self.net_(xs)[:, 0]
 
     def _points(self, x) -> np.ndarray:
@@ -271,21 +276,26 @@ class EPRLandscape(Estimator):
             raise TrainingError("this EPRLandscape is not fitted yet; call fit(data) first")
         return pu.check_points(x, self.n_features_in_)
 
+    def _tensor(self, a: np.ndarray):
+        """Host array -> float64 tensor on the network's device."""
+        torch = require("torch")
+        return torch.as_tensor(a, dtype=torch.float64, device=next(self.net_.parameters()).device)
+
     def V(self, x) -> np.ndarray:
         """The landscape U_θ at x (n, d) -> (n,) (V in the f = −∇V + g notation)."""
         torch = require("torch")
         x = self._points(x)
         with torch.no_grad():
-            return self._U_torch(torch.as_tensor(x)).numpy().copy()
+            return self._U_torch(self._tensor(x)).cpu().numpy().copy()
 
     U = V
 
     def grad_V(self, x) -> np.ndarray:
         """∇U_θ at x (n, d)."""
         torch = require("torch")
-        xt = torch.as_tensor(self._points(x)).requires_grad_(True)
+        xt = self._tensor(self._points(x)).requires_grad_(True)
         (g,) = torch.autograd.grad(self._U_torch(xt).sum(), xt)
-        return g.numpy().copy()
+        return g.cpu().numpy().copy()
 
     def f(self, x) -> np.ndarray:
         """The drift at x; needs ``field``."""

@@ -109,6 +109,9 @@ class HamiltonianPotential(Estimator):
         Print the loss ten times during training.
     threads : int or None
         torch intra-op threads during fit (None: leave torch's setting).
+    device : {"cpu", "cuda"} or str
+        torch device of the network and of the training data (``"cuda:1"``); evaluation
+        takes and returns NumPy arrays on the host either way.
 
     Attributes
     ----------
@@ -135,7 +138,8 @@ class HamiltonianPotential(Estimator):
                  loss: str = "midpoint", features: str | None = None, balance: bool = True,
                  steps: int = 2000, lr: float = 1e-2, batch_size: int | None = 4096,
                  lbfgs_steps: int = 0, max_points: int | None = 200_000,
-                 seed: int = 0, verbose: bool = False, threads: int | None = 1) -> None:
+                 seed: int = 0, verbose: bool = False, threads: int | None = 1,
+                 device: str = "cpu") -> None:
         self.hidden = hidden
         self.activation = activation
         self.loss = loss
@@ -149,6 +153,7 @@ class HamiltonianPotential(Estimator):
         self.seed = seed
         self.verbose = verbose
         self.threads = threads
+        self.device = device
 
     # ------------------------------------------------------------------ fitting
     def fit(self, data) -> HamiltonianPotential:
@@ -168,17 +173,19 @@ class HamiltonianPotential(Estimator):
         self.z_mean_ = z.mean(axis=0)
         self.z_scale_ = np.where(z.std(axis=0) > 0, z.std(axis=0), 1.0)
         self.v_scale_ = float(np.sqrt(np.mean(np.sum(rate**2, axis=1)) + 1e-300)) * float(np.mean(self.z_scale_))
-        self.net_ = pu.make_mlp(z.shape[1], ts.hidden, ts.activation, ts.seed)
+        dev = pu.torch_device(ts.device)
+        self.net_ = pu.make_mlp(z.shape[1], ts.hidden, ts.activation, ts.seed).to(dev)
         self.n_features_in_ = data.d
         self.names_ = data.names
         self.h_ = data.h
         self.mass_ = data.mass
 
-        T = lambda a: None if a is None else torch.as_tensor(a, dtype=torch.float64)
+        T = lambda a: None if a is None else torch.as_tensor(a, dtype=torch.float64, device=dev)
         qa_t, qb_t, rate_t = T(qa), T(qb), T(rate)
         n = qa.shape[0]
         w = pu.balance_weights(z) if balance else None
         w_t = T(w)
+        w_host = None if w is None else torch.as_tensor(w)  # minibatches are drawn on the host
         bs = n if ts.batch_size is None else min(ts.batch_size, n)
         gen = torch.Generator().manual_seed(ts.seed)
         grad = self._grad_torch
@@ -186,15 +193,16 @@ class HamiltonianPotential(Estimator):
         def loss_fn():
             if bs < n:
                 # Minibatches drawn with the balancing weights estimate the weighted loss.
-                idx = (torch.multinomial(w_t, bs, replacement=True, generator=gen) if w_t is not None
-                       else torch.randint(0, n, (bs,), generator=gen))
+                idx = (torch.multinomial(w_host, bs, replacement=True, generator=gen) if w_host is not None
+                       else torch.randint(0, n, (bs,), generator=gen)).to(dev)
                 return hamiltonian_loss(None, qa_t[idx], None if qb_t is None else qb_t[idx], rate_t[idx],
                                         grad=grad)
             return hamiltonian_loss(None, qa_t, qb_t, rate_t, weights=w_t, grad=grad)
 
         # L-BFGS: full batch on (at most) 20000 transitions
-        sub = np.sort(np.random.default_rng(ts.seed + 1).permutation(n)[:20000])
-        ws = None if w is None else T(w[sub] / w[sub].sum())
+        sub_np = np.sort(np.random.default_rng(ts.seed + 1).permutation(n)[:20000])
+        sub = torch.as_tensor(sub_np, device=dev)
+        ws = None if w is None else T(w[sub_np] / w[sub_np].sum())
         qa_s, qb_s, rate_s = qa_t[sub], None if qb_t is None else qb_t[sub], rate_t[sub]
 
         t0 = time.perf_counter()
@@ -211,7 +219,7 @@ class HamiltonianPotential(Estimator):
     def _V_torch(self, q):
         torch = require("torch")
         z = pu.feature_torch(q, self.features_)
-        zs = (z - torch.as_tensor(self.z_mean_)) / torch.as_tensor(self.z_scale_)
+        zs = (z - torch.as_tensor(self.z_mean_, device=q.device)) / torch.as_tensor(self.z_scale_, device=q.device)
         return self.v_scale_ * self.net_(zs)[:, 0]
 
     def _grad_torch(self, q):
@@ -225,9 +233,10 @@ class HamiltonianPotential(Estimator):
         if self.activation_ == "tanh" and self.features_ is None:
             from ._torch_utils import mlp_input_grad
 
-            zs = (q - torch.as_tensor(self.z_mean_)) / torch.as_tensor(self.z_scale_)
+            scale = torch.as_tensor(self.z_scale_, device=q.device)
+            zs = (q - torch.as_tensor(self.z_mean_, device=q.device)) / scale
             dz = mlp_input_grad(list(self.net_.parameters()), zs)
-            return (self.v_scale_ / torch.as_tensor(self.z_scale_)) * dz
+            return (self.v_scale_ / scale) * dz
         q = q.detach().requires_grad_(True)
         (g,) = torch.autograd.grad(self._V_torch(q).sum(), q, create_graph=True)
         return g
@@ -240,13 +249,18 @@ class HamiltonianPotential(Estimator):
         self._check_fitted()
         return pu.check_points(q, self.n_features_in_)
 
+    def _tensor(self, a: np.ndarray):
+        """Host array -> float64 tensor on the network's device."""
+        torch = require("torch")
+        return torch.as_tensor(a, dtype=torch.float64, device=next(self.net_.parameters()).device)
+
     # ------------------------------------------------------------------ evaluation
     def V(self, q) -> np.ndarray:
         """V_θ at points q (n, d) -> (n,)."""
         torch = require("torch")
         q = self._points(q)
         with torch.no_grad():
-            return self._V_torch(torch.as_tensor(q)).numpy().copy()
+            return self._V_torch(self._tensor(q)).cpu().numpy().copy()
 
     def V_features(self, z) -> np.ndarray:
         """V_θ as a function of the feature (r), for ``features`` not None: z (n,) or (n, 1) -> (n,)."""
@@ -256,15 +270,16 @@ class HamiltonianPotential(Estimator):
             return self.V(z)
         z = np.asarray(z, dtype=np.float64).reshape(-1, 1)
         with torch.no_grad():
-            zs = (torch.as_tensor(z) - torch.as_tensor(self.z_mean_)) / torch.as_tensor(self.z_scale_)
-            return (self.v_scale_ * self.net_(zs)[:, 0]).numpy().copy()
+            zt = self._tensor(z)
+            zs = (zt - torch.as_tensor(self.z_mean_, device=zt.device)) / torch.as_tensor(self.z_scale_, device=zt.device)
+            return (self.v_scale_ * self.net_(zs)[:, 0]).cpu().numpy().copy()
 
     def grad_V(self, q) -> np.ndarray:
         """∇V_θ at points q (n, d) -> (n, d)."""
         torch = require("torch")
-        q = torch.as_tensor(self._points(q)).requires_grad_(True)
+        q = self._tensor(self._points(q)).requires_grad_(True)
         (g,) = torch.autograd.grad(self._V_torch(q).sum(), q)
-        return g.numpy().copy()
+        return g.cpu().numpy().copy()
 
     def g(self, q) -> np.ndarray:
         """The non-gradient part, zero for a Hamiltonian force (n, d)."""

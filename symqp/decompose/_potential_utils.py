@@ -64,6 +64,7 @@ class TrainSettings:
     seed: int
     verbose: bool
     threads: int | None
+    device: str = "cpu"
 
     @classmethod
     def from_estimator(cls, est: Any) -> TrainSettings:
@@ -78,7 +79,36 @@ class TrainSettings:
             seed=check_seed(est, "seed", est.seed),
             verbose=check_bool(est, "verbose", est.verbose),
             threads=check_int(est, "threads", est.threads, minimum=1, allow_none=True),
+            device=check_device(est, getattr(est, "device", "cpu")),
         )
+
+
+def check_device(owner: Any, value: Any) -> str:
+    """A torch device name, ``"cpu"`` or ``"cuda[:N]"``.
+
+    Examples
+    --------
+    >>> check_device("EPRLandscape", "cuda:1")
+    'cuda:1'
+    >>> check_device("EPRLandscape", "gpu")
+    Traceback (most recent call last):
+    ...
+    symqp._errors.ParameterError: EPRLandscape.device must be 'cpu' or 'cuda[:N]', got 'gpu'
+    """
+    dev = value if isinstance(value, str) else ""
+    kind, _, index = dev.partition(":")
+    if dev == "cpu" or (kind == "cuda" and (not index or index.isdigit())):
+        return dev
+    label = owner if isinstance(owner, str) else type(owner).__name__
+    raise ParameterError(f"{label}.device must be 'cpu' or 'cuda[:N]', got {value!r}")
+
+
+def torch_device(name: str):
+    """The torch device ``name``; a TrainingError when CUDA is asked for but torch has none."""
+    torch = require("torch")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainingError(f"device {name!r} requested but CUDA is not available to torch; use device='cpu'")
+    return torch.device(name)
 
 
 @contextlib.contextmanager

@@ -40,6 +40,7 @@ def fit_epr(
     level: float = 20.0,
     model: EPRLandscape | None = None,
     verbose: bool = False,
+    device: str = "cpu",
     **landscape_options,
 ):
     """Exact landscape U from stationary samples (EPR loss), through the symbolic backends.
@@ -64,6 +65,8 @@ def fit_epr(
     threshold, seed, steps, hidden, lr, lbfgs_steps, model, verbose, landscape_options :
         Regression and training settings (``steps`` Adam steps, default 1000, then
         ``lbfgs_steps`` L-BFGS iterations; see :class:`EPRLandscape`).
+    device : {"cpu", "cuda"} or str
+        torch device of the network (neural route; the direct route trains none).
 
     Returns
     -------
@@ -109,7 +112,7 @@ def fit_epr(
                 metrics["field"] = "library least-squares fit"
             model = EPRLandscape(hidden=hidden, enhanced=enhanced, field=fld, divergence=div,
                                  steps=1000 if steps is None else steps, lr=lr, seed=seed,
-                                 lbfgs_steps=lbfgs_steps, verbose=verbose,
+                                 lbfgs_steps=lbfgs_steps, verbose=verbose, device=device,
                                  **landscape_options).fit(data)
         elif not hasattr(model, "net_"):
             raise TrainingError("the given model is not fitted")

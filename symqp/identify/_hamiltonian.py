@@ -42,6 +42,7 @@ def fit_hamiltonian(
     max_points: int | None = 200_000,
     model: HamiltonianPotential | None = None,
     verbose: bool = False,
+    device: str = "cpu",
 ):
     """Exact potential V(q) of a separable Hamiltonian system from (q, p) trajectories.
 
@@ -70,6 +71,8 @@ def fit_hamiltonian(
         ``lbfgs_steps`` L-BFGS iterations, default 200; see :class:`HamiltonianPotential`).
     model : HamiltonianPotential, optional
         An already fitted network to reuse (neural route).
+    device : {"cpu", "cuda"} or str
+        torch device of the network (neural route; the direct route trains none).
 
     Returns
     -------
@@ -129,7 +132,7 @@ def fit_hamiltonian(
             model = HamiltonianPotential(hidden=hidden, loss=loss, features=features,
                                          steps=1000 if steps is None else steps, lr=lr,
                                          lbfgs_steps=lbfgs_steps, max_points=max_points,
-                                         seed=seed, verbose=verbose).fit(data)
+                                         seed=seed, verbose=verbose, device=device).fit(data)
         elif not hasattr(model, "net_"):
             raise TrainingError("the given model is not fitted")
         timings["training"] = time.perf_counter() - t0
