@@ -156,6 +156,8 @@ def test_quiet_before_the_command_silences_fit_logs(tmp_path):
     assert loud.stdout.startswith("U(x, y) = ")
     quiet = run_cli(["-q", *args], tmp_path)
     assert quiet.returncode == 0 and quiet.stderr == ""
+    saved = symqp.load_result(tmp_path / "d.result.json")
+    assert saved.metrics["command"] == f"symqp -q fit {tmp_path / 'd.npz'} --library 'poly(2)' --method symbolic"
     same = [ln for ln in quiet.stdout.splitlines() if "timings:" not in ln]
     assert same == [ln for ln in loud.stdout.splitlines() if "timings:" not in ln]
 

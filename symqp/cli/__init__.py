@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.quiet = bool(getattr(args, "quiet_all", False) or getattr(args, "quiet", False))
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by commands that write results
     set_quiet(args.quiet)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -162,6 +162,9 @@ def run(args: argparse.Namespace) -> int:
     if args.device != "cpu" and result.metrics.get("route") in ("direct", "symbolic"):
         print(f"note: --device {args.device} unused: the {result.metrics['route']} route trains no network",
               file=sys.stderr)
+    import shlex
+
+    result.metrics["command"] = "symqp " + shlex.join(getattr(args, "argv", None) or ["fit", args.data])
     print(result.pretty())
     try:
         result.save(out)

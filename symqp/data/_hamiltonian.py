@@ -294,9 +294,9 @@ def _equal_mass(data: HamiltonianData, what: str) -> float:
 
 
 def radial_reduction(data: HamiltonianData, *, name: str = "r") -> HamiltonianData:
-    """The reduced-order (r, ṙ) data of a particle: r = |q|, momentum m·ṙ = q·p / r.
+    """The reduced-order (r, ṙ) data of a particle: ``r = |q|``, momentum m·ṙ = q·p / r.
 
-    For a central force H = |p|²/(2m) + V(|q|) the radius obeys the one-degree-of-freedom
+    For a central force ``H = |p|²/(2m) + V(|q|)`` the radius obeys the one-degree-of-freedom
     system H = m ṙ²/2 + V_eff(r) with V_eff = V + ℓ²/(2 m r²) (ℓ the conserved angular
     momentum), which the Hamiltonian learners then recover.
 
@@ -317,7 +317,7 @@ def radial_reduction(data: HamiltonianData, *, name: str = "r") -> HamiltonianDa
 
 
 def angular_momentum_sq(data: HamiltonianData) -> np.ndarray:
-    """ℓ² = |q|²|p|² − (q·p)² at every point (R, N + 1); conserved by a central force.
+    """``ℓ² = |q|²|p|² − (q·p)²`` at every point (R, N + 1); conserved by a central force.
 
     Examples
     --------

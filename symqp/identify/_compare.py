@@ -45,9 +45,7 @@ def compare(
     backend_options
         Per-backend keyword arguments, ``{"operon": {"generations": 50}}``.
     options
-        Passed on to ``compare_fits``.
-
-    Other parameters are those of :func:`symqp.fit`.
+        Passed on to ``compare_fits``; the other parameters are those of :func:`symqp.fit`.
 
     Returns
     -------

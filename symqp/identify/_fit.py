@@ -177,7 +177,7 @@ def fit(
         U = 2V (min over the data region 0), grad V, g, f; metrics ``route``,
         ``route_reason``, ``val_one_step_rel`` (one RK4 step of f on held-out pairs, mean
         squared error over the mean squared displacement), ``orthogonality`` (mean
-        |grad V . g| / (|grad V||g|) on the region points), ``hj_residual``, ``quality``, and
+        ``|grad V . g| / (|grad V| |g|)`` on the region points), ``hj_residual``, ``quality``, and
         route-specific figures (``tau``, ``u_rel_err_vs_network`` for the neural route).
 
     Examples

@@ -63,7 +63,7 @@ def fit_hamiltonian(
     loss : {"forward", "midpoint", "trapezoid"}
         Evaluation point of ∇V in both routes ("forward" = Bhat's eq. 3).
     features : {None, "radius", "pair_distance"}
-        Express V through r = |q| or the pair distance; the result is substituted back into q.
+        Express V through ``r = |q|`` or the pair distance; the result is substituted back into q.
     threshold : float, optional
         STLSQ threshold; ``None`` uses Bhat's λ rule (``symqp.backends.tune_threshold``).
     seed, steps, hidden, lr, lbfgs_steps, max_points, verbose :
