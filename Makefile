@@ -44,14 +44,16 @@ test-browser: install
 # The examples/ notebooks top to bottom; SYMQP_EXAMPLES_QUICK=1 (the default here) runs them
 # at reduced sizes in seconds, SYMQP_EXAMPLES_QUICK=0 at full size in minutes.
 SYMQP_EXAMPLES_QUICK ?= 1
+# Generated kernels are shared with the test run (tests/conftest.py uses .symqp_cache).
+KERNELS := SYMQP_CACHE_DIR=$(CURDIR)/.symqp_cache
 notebooks: install
-	SYMQP_EXAMPLES_QUICK=$(SYMQP_EXAMPLES_QUICK) $(BIN)/python -m pytest -q -m notebooks tests/test_notebooks.py
+	$(KERNELS) SYMQP_EXAMPLES_QUICK=$(SYMQP_EXAMPLES_QUICK) $(BIN)/python -m pytest -q -m notebooks tests/test_notebooks.py
 
 # The documentation site in docs/_build/html: API reference from the docstrings and the
 # notebooks, executed at SYMQP_EXAMPLES_QUICK size; any warning is an error.
 docs: install
 	rm -rf docs/_build docs/api/generated
-	SYMQP_EXAMPLES_QUICK=$(SYMQP_EXAMPLES_QUICK) $(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	$(KERNELS) SYMQP_EXAMPLES_QUICK=$(SYMQP_EXAMPLES_QUICK) $(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
 bench: install
 	$(BIN)/python benchmarks/run.py
