@@ -14,7 +14,7 @@ from .._errors import DataError, LibraryError
 from .._parse import expanded_size, name_problem, parse_expr_safe, shorten
 from . import _codegen
 from ._closure import check_closure
-from ._terms import decompose, derivative_expansion, key_expr, solve_in_span
+from ._terms import Span, decompose, derivative_expansion, key_expr, solve_in_span
 
 __all__ = ["MAX_TERMS", "Library", "custom", "poly", "product", "rational", "trig"]
 
@@ -301,7 +301,7 @@ class Library:
             for i, p in enumerate(parts):
                 for key, c in p.items():
                     B[row[key], i] = c
-            general = (keys, B)
+            general = Span(keys, B)
         self._parts, self._span = parts, (single, general)
 
     def _derivative_coef(self, k: int, j: int) -> tuple[dict | None, list]:

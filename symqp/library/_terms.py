@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import sympy as sp
 
-__all__ = ["decompose", "derivative_expansion", "key_expr", "solve_in_span"]
+__all__ = ["Span", "decompose", "derivative_expansion", "key_expr", "solve_in_span"]
 
 Key = tuple[int, ...] | sp.Expr
 
@@ -105,7 +105,7 @@ def key_expr(key: Key, variables: Sequence[sp.Symbol]) -> sp.Expr:
 def solve_in_span(
     target: dict[Key, sp.Expr],
     single: dict[Key, tuple[int, sp.Expr]],
-    general: tuple[list[Key], sp.Matrix] | None,
+    general: Span | tuple[list[Key], sp.Matrix] | None,
 ) -> tuple[dict[int, sp.Expr] | None, list[Key]]:
     """Write ``target`` as a combination of library terms.
 
@@ -134,16 +134,46 @@ def solve_in_span(
             i, ci = hit
             coef[i] = coef.get(i, sp.S.Zero) + c / ci
         return (None, missing) if missing else (coef, [])
-    keys, B = general
-    row = {k: r for r, k in enumerate(keys)}
-    missing = [k for k in target if k not in row]
+    span = general if isinstance(general, Span) else Span(*general)
+    missing = [k for k in target if k not in span.row]
     if missing:
         return None, missing
-    b = sp.Matrix([target.get(k, sp.S.Zero) for k in keys])
-    try:
-        sol, params = B.gauss_jordan_solve(b)
-    except ValueError:
+    sol = span.solve([target.get(k, sp.S.Zero) for k in span.keys])
+    if sol is None:
         # inconsistent although every basis function occurs in some term
         return None, [k for k in target if k not in single]
-    sol = sol.subs({p: 0 for p in params})
-    return {i: v for i, v in enumerate(sol) if v != 0}, []
+    return sol, []
+
+
+class Span:
+    """The span of library terms that are sums of basis functions, row-reduced once.
+
+    ``B[r, i]`` is the coefficient of ``keys[r]`` in term i. The exact reduced row echelon
+    form of ``[B | I]`` gives ``E`` with ``E B = R`` (R reduced), so each later solve of
+    ``B c = b`` is one product ``E b``: closing a library solves ``B c = b`` for every term
+    and variable, and a fresh Gauss-Jordan elimination per solve (SymPy's
+    ``gauss_jordan_solve``) took 35 s for ``(x + y)**9, trig(2)``. Free parameters are set
+    to 0, as before.
+    """
+
+    def __init__(self, keys: list[Key], B: sp.Matrix) -> None:
+        from sympy.polys.matrices import DomainMatrix
+
+        self.keys = keys
+        self.row = {k: r for r, k in enumerate(keys)}
+        m, n = B.shape
+        R, pivots = DomainMatrix.from_Matrix(B.row_join(sp.eye(m))).rref()
+        self.n = n
+        self.pivots = [p for p in pivots if p < n]  # row r of R has its pivot in column pivots[r]
+        self.E = R[:, n:]
+
+    def solve(self, b: list[sp.Expr]) -> dict[int, sp.Expr] | None:
+        """Coefficients {term index: value} with B c = b, or None when there is none."""
+        from sympy.polys.matrices import DomainMatrix
+
+        E, rhs = self.E.unify(DomainMatrix.from_Matrix(sp.Matrix(b)))
+        y = (E * rhs).to_Matrix()
+        rank = len(self.pivots)
+        if any(y[r, 0] != 0 for r in range(rank, y.shape[0])):
+            return None
+        return {self.pivots[r]: y[r, 0] for r in range(rank) if y[r, 0] != 0}
