@@ -37,6 +37,7 @@ from symqp._estimator import check_bool, check_choice, check_float, check_int, c
 
 from ._base import Backend, Search
 from ._problem import Candidate, Problem, coef_candidate
+from ._sr3_blocks import BlockKKT
 
 __all__ = ["SR3", "ConstrainedSR3Solver"]
 
@@ -88,6 +89,12 @@ class ConstrainedSR3Solver:
         parameter is (used to restrict a refit to a support).
     gram : array (q, q) or None
         ``ΘᵀΘ`` if already computed.
+    structure : (D, v_mask, g_mask) or None
+        The decomposition's gradient maps and masks. Without further constraints ``C`` the
+        solves then go by block elimination (:class:`~symqp.backends._sr3_blocks.BlockKKT`):
+        q × q factors instead of the null-space basis ``P`` of q(2d+1) rows, which is what
+        lets a poly(4) library in 10 variables fit in memory (``P`` and the Ξ-update
+        matrix alone would take 1.8 GB and 3.5 GB).
 
     Examples
     --------
@@ -113,6 +120,7 @@ class ConstrainedSR3Solver:
         P: np.ndarray | None = None,
         owner: np.ndarray | None = None,
         gram: np.ndarray | None = None,
+        structure: tuple | None = None,
     ) -> None:
         n, q = Theta.shape
         p = G.shape[1]
@@ -131,6 +139,14 @@ class ConstrainedSR3Solver:
         self.tscale = np.ones(q) if normalize_columns else s
         sp_ = np.repeat(s, p)  # scale of each flat coefficient
         self.C = np.zeros((0, q * p)) if C is None else np.asarray(C, dtype=float)
+        self.blocks = None
+        if structure is not None and self.C.shape[0] == 0:
+            self.blocks = BlockKKT(structure[0], s, structure[1], structure[2])
+            if self.blocks.n_params == 0:
+                raise BackendError("the constraints leave no free coefficient (null space is empty)")
+            self._fac = self.blocks.factor(self.A + np.diag(self.r / self.nu))
+            self.null_dim = self.blocks.n_params
+            return
         if P is None:
             P = np.eye(q * p)
             owner = np.arange(q * p)
@@ -212,8 +228,12 @@ class ConstrainedSR3Solver:
         w = (Xi0 * self.s[:, None]).ravel()
         converged = False
         it = 0
+        relax = (self.r / self.nu)[:, None]
         for it in range(1, max_iter + 1):
-            xi = self.c0 + self.Mw @ w
+            if self.blocks is not None:
+                xi = self.blocks.solve(self._fac, self.B + relax * w.reshape(self.q, p)).ravel()
+            else:
+                xi = self.c0 + self.Mw @ w
             w_new = _prox(xi, t, self.kind)
             delta = np.max(np.abs(w_new - w), initial=0.0)
             w = w_new
@@ -235,6 +255,14 @@ class ConstrainedSR3Solver:
         satisfies the constraints to round-off.
         """
         q, p = self.q, self.p
+        if self.blocks is not None:
+            fac = self.blocks.factor(self.A, support)
+            Xi = self.blocks.solve(fac, self.B)
+            for _ in range(refine):
+                rows = np.flatnonzero(np.any(Xi != 0, axis=1))
+                R = self.G - (self.Theta[:, rows] / self.s[rows]) @ Xi[rows]
+                Xi = Xi + self.blocks.solve(fac, (self.Theta.T @ R) / self.s[:, None])
+            return Xi / self.s[:, None]
         sel = support.ravel()[self.owner]
         N = self._null(sel)
         if N.shape[1] == 0:
@@ -401,11 +429,12 @@ class SR3(Backend):
 
     # ------------------------------------------------------------------------------
     def _solver(self, problem: Problem, D: list, Theta, G, gram=None) -> ConstrainedSR3Solver:
+        common = {"nu": self.nu, "regularizer": self.regularizer, "normalize_columns": self.normalize_columns,
+                  "gram": gram}  # fmt: skip
+        if problem.constraints is None:  # the decomposition's constraints only: block elimination
+            return ConstrainedSR3Solver(Theta, G, None, structure=(D, problem.v_mask, problem.g_mask), **common)
         P, owner = structural_basis(D, problem.v_mask, problem.g_mask)
-        return ConstrainedSR3Solver(
-            Theta, G, problem.constraints, nu=self.nu, regularizer=self.regularizer,
-            normalize_columns=self.normalize_columns, P=P, owner=owner, gram=gram,
-        )
+        return ConstrainedSR3Solver(Theta, G, problem.constraints, P=P, owner=owner, **common)
 
     def _start(self, solver: ConstrainedSR3Solver, problem: Problem, D: list, t: float) -> np.ndarray:
         """App. A: separate SR3 fits of V and g, then Ξ⁰ = [−T(Ξ_v⁰) + Ξ_g⁰, Ξ_v⁰, Ξ_g⁰]."""
