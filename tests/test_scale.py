@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
+from symqp.backends._sr3 import ConstrainedSR3Solver, structural_basis
 
 from symqp._roots import newton_roots
-from symqp.backends._sr3 import ConstrainedSR3Solver, structural_basis
 from symqp.library import poly
 
 
@@ -44,7 +44,7 @@ def test_block_elimination_equals_the_null_space_solve(d, degree, all_v):
 
 def test_batched_newton_finds_every_equilibrium_of_a_double_well():
     # f = -(x^3 - x, 2y, z + y): equilibria (-1, 0, 0), (0, 0, 0), (1, 0, 0)
-    F = lambda X: -np.c_[X[:, 0] ** 3 - X[:, 0], 2 * X[:, 1], X[:, 2] + X[:, 1]]  # noqa: E731
+    F = lambda X: -np.c_[X[:, 0] ** 3 - X[:, 0], 2 * X[:, 1], X[:, 2] + X[:, 1]]
 
     def J(X):
         out = np.zeros((len(X), 3, 3))
