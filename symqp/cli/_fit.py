@@ -61,6 +61,16 @@ def register(subparsers: Any) -> None:
         "(default: symbolic, falling back to neural when the symbolic result is not credible)",
     )
     p.add_argument(
+        "--stochastic", action="store_true",
+        help="the pairs are increments of an SDE dx = f dt + sqrt(eps) dW: f is its drift and eps is "
+        "estimated (metrics eps, eps_std)",
+    )
+    p.add_argument(
+        "--bootstrap", type=integer, default=None, metavar="N",
+        help="replicates of the constrained bootstrap behind the coefficient intervals on noisy pairs "
+        "(default: 64 when the pairs are noisy and numerous enough; 0: none)",
+    )
+    p.add_argument(
         "--model", choices=("orthogonal", "hamiltonian", "epr"), default="orthogonal",
         help="orthogonal decomposition (default), Hamiltonian potential or EPR landscape",
     )
@@ -131,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
         raise DataError("--v-library, --g-library and --tau apply to --model orthogonal only")
     if args.model != "orthogonal" and args.method != "auto":
         raise DataError("--method applies to --model orthogonal only")
+    if args.model != "orthogonal" and (args.stochastic or args.bootstrap is not None):
+        raise DataError("--stochastic and --bootstrap apply to --model orthogonal only")
     try:
         if args.model == "orthogonal":
             import symqp
@@ -147,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 device=args.device,
                 steps=args.steps,
+                stochastic=args.stochastic,
+                bootstrap=args.bootstrap,
             )
         else:
             from .. import identify

@@ -4,6 +4,7 @@ Contract::
 
     symqp simulate SYSTEM --out DATA.npz [--n-traj N] [--n-pairs M] [--h H] [--dt DT]
         [--seed S] [--noise SIGMA] [--param KEY=VALUE ...] [--force]
+        [--sde-eps EPS [--substeps K] [--t-burn T] [--diffusion B]]
 
 Defaults for the counts and steps come from the system (the seed paper's App. B values for
 ``archetypal3d`` and ``graphene``). A run is refused before it starts when it would need
@@ -86,6 +87,17 @@ def _count(text: str) -> int:
     return int(value)
 
 
+def _matrix(text: str) -> list[list[float]]:
+    """A small matrix written ``'1,0;0.5,1'`` (rows separated by ';')."""
+    try:
+        rows = [[float(v) for v in row.split(",")] for row in text.split(";")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like '1,0;0.5,1', got {text!r}") from None
+    if len({len(r) for r in rows}) != 1:
+        raise argparse.ArgumentTypeError(f"the rows of {text!r} have different lengths")
+    return rows
+
+
 def _param(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     key = key.strip()
@@ -99,6 +111,19 @@ def _param(text: str) -> tuple[str, object]:
     if num.is_integer() and "." not in value and "e" not in value.lower():
         return key, int(num)
     return key, num
+
+
+def _sde_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Keyword arguments of sample_sde_pairs from --sde-eps and its companions (None: the ODE)."""
+    if args.sde_eps is None:
+        if args.diffusion is not None or args.t_burn or args.substeps != 5:
+            raise DataError("--diffusion, --t-burn and --substeps apply with --sde-eps only")
+        return None
+    if not (math.isfinite(args.sde_eps) and args.sde_eps > 0):
+        raise DataError(f"--sde-eps must be a positive number (the noise level), got {args.sde_eps:g}")
+    if not (math.isfinite(args.t_burn) and args.t_burn >= 0):
+        raise DataError(f"--t-burn must be a non-negative number, got {args.t_burn:g}")
+    return {"eps": args.sde_eps, "substeps": args.substeps, "t_burn": args.t_burn, "diffusion": args.diffusion}
 
 
 def register(subparsers: Any) -> None:
@@ -121,6 +146,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=integer, default=0, help="random seed (default 0)")
     p.add_argument("--noise", type=float, default=0.0, metavar="SIGMA",
                    help="std of additive Gaussian measurement noise (default 0)")
+    p.add_argument("--sde-eps", type=float, default=None, metavar="EPS",
+                   help="simulate dx = f dt + sqrt(EPS) B dW instead of the ODE (stochastic Heun scheme); "
+                        "the pairs are its increments, for 'symqp fit --stochastic'")
+    p.add_argument("--substeps", type=_count, default=5, metavar="K",
+                   help="with --sde-eps: Heun steps per interval h (default 5)")
+    p.add_argument("--t-burn", type=float, default=0.0, metavar="T",
+                   help="with --sde-eps: time run before the first snapshot (default 0)")
+    p.add_argument("--diffusion", type=_matrix, default=None, metavar="B",
+                   help="with --sde-eps: constant noise matrix B, rows separated by ';' (e.g. '1,0;0.5,1'; "
+                        "default the identity)")
     p.add_argument("--param", type=_param, action="append", default=[], metavar="KEY=VALUE",
                    help="system parameter, repeatable (e.g. --param alpha=2)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -131,7 +166,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import sample_pairs, save_pairs
+    from ..data import sample_pairs, sample_sde_pairs, save_pairs
     from ..data._sampling import check_sampling_args
     from ..systems import get_system, sampling_defaults
 
@@ -154,7 +189,12 @@ def run(args: argparse.Namespace) -> int:
         cfg["n_traj"], cfg["n_pairs"], cfg["h"], cfg["dt"], args.noise
     )
     d = len(system.names)
-    work = sampling_cost(n_traj, n_pairs, h, dt, d)[1] if args.force else check_limits(n_traj, n_pairs, h, dt, d)
+    sde = _sde_options(args)
+    # the cost model counts steps of h/5; an SDE run takes steps of h/substeps
+    h_cost = h if sde is None else 5.0 * h / sde["substeps"]
+    work = (sampling_cost(n_traj, n_pairs, h_cost, dt, d)[1] if args.force
+            else check_limits(n_traj, n_pairs, h_cost, dt, d))  # fmt: skip
+    sampler = sample_pairs if sde is None else sample_sde_pairs
     note = check_writable(args.out, "--out")
     if note and not args.quiet:
         print(note, file=sys.stderr)
@@ -163,23 +203,24 @@ def run(args: argparse.Namespace) -> int:
         from .._progress import ProgressReporter
 
         with ProgressReporter(f"simulating {system.name}", n_pairs) as bar:
-            pairs = sample_pairs(
+            pairs = sampler(
                 system, n_traj=n_traj, n_pairs=n_pairs, h=h, dt=dt, seed=seed,
-                noise=noise, progress=lambda done, total: bar.update(done),
+                noise=noise, progress=lambda done, total: bar.update(done), **(sde or {}),
             )
     else:
-        pairs = sample_pairs(
+        pairs = sampler(
             system, n_traj=n_traj, n_pairs=n_pairs, h=h, dt=dt, seed=seed,
-            noise=noise,
+            noise=noise, **(sde or {}),
         )
     elapsed = time.perf_counter() - t0
     save_pairs(pairs, args.out)
     if not args.quiet:
         out = sys.stdout
+        sde_text = "" if sde is None else f"SDE eps = {sde['eps']:g}, "
         print(f"{system!r}", file=out)
         print(
             f"sampled {pairs.n} pairs ({n_traj} trajectories x {n_pairs} snapshots), "
-            f"h = {h:g}, dt = {dt:g}, noise = {noise:g}, seed = {seed} in {elapsed:.2f} s",
+            f"h = {h:g}, dt = {dt:g}, noise = {noise:g}, {sde_text}seed = {seed} in {elapsed:.2f} s",
             file=out,
         )
         for k, name in enumerate(pairs.names or ()):

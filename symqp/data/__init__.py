@@ -4,7 +4,8 @@
 built-in or user system following the seed paper's App. B protocol; :func:`save_pairs` /
 :func:`load_pairs` use the ``.npz`` format ``symqp fit`` reads; :func:`pairs_from_csv`
 turns uniformly sampled CSV trajectories into pairs; :func:`simulate_sde` runs
-Euler–Maruyama paths of ``dX = f dt + √ε dW``.
+Euler–Maruyama paths of ``dX = f dt + √ε dW``; :func:`sample_sde_pairs` records snapshot pairs
+of such paths (stochastic Heun scheme) for ``symqp.fit(..., stochastic=True)``.
 """
 
 from ._files import load_pairs as load_pairs
@@ -23,6 +24,7 @@ from ._files import save_pairs as save_pairs
 from ._pairs import Pairs as Pairs
 from ._pairs import pairs_from_arrays as pairs_from_arrays
 from ._sampling import sample_pairs as sample_pairs
+from ._sde import sample_sde_pairs as sample_sde_pairs
 from ._sde import simulate_sde as simulate_sde
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "load_pairs",
     "pairs_from_csv",
     "simulate_sde",
+    "sample_sde_pairs",
     "HamiltonianData",
     "sample_hamiltonian",
     "save_hamiltonian",

@@ -21,7 +21,7 @@ from .._estimator import check_seed
 from .._numeric import RowsFn, rk4_step
 from ._pairs import Pairs, as_count, as_nonnegative, as_positive
 
-__all__ = ["sample_pairs"]
+__all__ = ["finish_pairs", "initial_states", "sample_pairs"]
 
 _SUBSTEPS = 5  # RK4 steps per pair interval h (App. B: step h/5)
 
@@ -117,16 +117,9 @@ def sample_pairs(
     """
     n_traj, n_pairs, h, dt, noise = check_sampling_args(n_traj, n_pairs, h, dt, noise)
     F, b, names, d_sys = resolve_field(system, box)
-    if b is None:
-        raise DataError("a box (d, 2) is needed to draw initial states; pass box=")
-    if b.ndim != 2 or b.shape[1] != 2 or (d_sys is not None and b.shape[0] != d_sys):
-        raise DataError(f"box must have shape ({d_sys if d_sys else 'd'}, 2), got {b.shape}")
-    if not np.all(np.isfinite(b)) or np.any(b[:, 0] >= b[:, 1]):
-        raise DataError("box must hold finite bounds with low < high in every row")
-    d = b.shape[0]
-
     rng = np.random.default_rng(check_seed("sample_pairs", "seed", seed))
-    Y = np.ascontiguousarray(rng.uniform(b[:, 0], b[:, 1], size=(n_traj, d)).T)
+    Y = initial_states(b, d_sys, n_traj, rng)
+    d = Y.shape[0]
 
     s = h / _SUBSTEPS
     n_sub = max(1, math.ceil(dt / s - 1e-9))
@@ -161,6 +154,24 @@ def sample_pairs(
             if progress is not None:
                 progress(j + 1, total)
 
+    return finish_pairs(X0, XH, h, names, noise, rng)
+
+
+def initial_states(box: np.ndarray | None, d_sys: int | None, n_traj: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_traj`` states uniform in the box, variable-major (d, n_traj); the box checked first."""
+    b = box
+    if b is None:
+        raise DataError("a box (d, 2) is needed to draw initial states; pass box=")
+    if b.ndim != 2 or b.shape[1] != 2 or (d_sys is not None and b.shape[0] != d_sys):
+        raise DataError(f"box must have shape ({d_sys if d_sys else 'd'}, 2), got {b.shape}")
+    if not np.all(np.isfinite(b)) or np.any(b[:, 0] >= b[:, 1]):
+        raise DataError("box must hold finite bounds with low < high in every row")
+    return np.ascontiguousarray(rng.uniform(b[:, 0], b[:, 1], size=(n_traj, b.shape[0])).T)
+
+
+def finish_pairs(X0: np.ndarray, XH: np.ndarray, h: float, names: Any, noise: float, rng: np.random.Generator) -> Pairs:
+    """Pairs from snapshots (n_pairs, d, n_traj): divergence check, measurement noise, ids."""
+    n_pairs, d, n_traj = X0.shape
     x0 = X0.transpose(2, 0, 1).reshape(n_traj * n_pairs, d)
     xh = XH.transpose(2, 0, 1).reshape(n_traj * n_pairs, d)
     bad = ~(np.all(np.isfinite(x0), axis=1) & np.all(np.isfinite(xh), axis=1))

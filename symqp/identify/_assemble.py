@@ -57,13 +57,13 @@ def one_step_rel(F: Any, x0: np.ndarray, xh: np.ndarray, h: float) -> float:
     return err / ref if ref > 0 else err
 
 
-def field_metrics(grad_V: np.ndarray, g: np.ndarray) -> dict[str, float]:
+def field_metrics(grad_V: np.ndarray, g: np.ndarray, *, floor: Any = 0.0) -> dict[str, float]:
     """Orthogonality and scale-free HJ residual from ∇V and g at points (both (n, d)).
 
     ``orthogonality`` is the mean |cos(∇V, g)| over the points where both ∇V and g exceed
-    1e-6 of the RMS speed |f| (the angle of a vanishing vector is noise: for a gradient
-    field g = 0 up to round-off); ``hj_residual`` the RMS of |∇V|² + f·∇V = g·∇V over the
-    mean |f|².
+    1e-6 of the RMS speed |f| and ``floor`` (a number or one per point): the angle of a
+    vanishing vector is noise (for a gradient field g = 0 up to round-off, or up to the
+    uncertainty of f); ``hj_residual`` the RMS of |∇V|² + f·∇V = g·∇V over the mean |f|².
 
     Examples
     --------
@@ -77,7 +77,7 @@ def field_metrics(grad_V: np.ndarray, g: np.ndarray) -> dict[str, float]:
     with np.errstate(all="ignore"):
         f = g - grad_V
         f2 = float(np.mean(np.sum(f * f, axis=1)))
-        floor = 1e-6 * np.sqrt(f2)
+        floor = np.maximum(1e-6 * np.sqrt(f2), floor)
         nv, ng = np.linalg.norm(grad_V, axis=1), np.linalg.norm(g, axis=1)
         dot = np.sum(grad_V * g, axis=1)
         ok = (nv > floor) & (ng > floor)
@@ -128,13 +128,17 @@ def build_result(
     metrics: Mapping[str, Any] | None = None,
     timings: Mapping[str, float] | None = None,
     verbose: bool = True,
+    g_floor: Any = 0.0,
     **result_fields: Any,
 ) -> Result:
     """The Result of a route: U normalised over ``region``, shared metrics, quality verdict.
 
     ``val`` holds out pairs (``x0``, ``xh``, ``h``) for the one-step error;
     ``reference_one_step`` is the same figure for the route's reference model (the network,
-    or a free regression of f), against which the quality verdict is taken.
+    or a free regression of f), against which the quality verdict is taken. ``g_floor``: |g|
+    and |∇V| below which an angle is not measured, one number or one per region point (on
+    noisy data, the uncertainty of f there: a g at that level is noise, and its direction
+    says nothing).
     ``result_fields`` go to :class:`~symqp.result.Result` (``backend``, ``library``, ``fit``,
     ``decomposition``, ``tau``, ``model``).
     """
@@ -147,7 +151,7 @@ def build_result(
     t0 = time.perf_counter()
     out: dict[str, Any] = dict(metrics or {})
     out["box"] = [[float(lo), float(hi)] for lo, hi in zip(region.min(axis=0), region.max(axis=0))]
-    out.update(field_metrics(res.grad_V_numpy(region), res.g_numpy(region)))
+    out.update(field_metrics(res.grad_V_numpy(region), res.g_numpy(region), floor=g_floor))
     if val is not None and val.n > 0:
         rng = np.random.default_rng(0)
         j = np.arange(val.n) if val.n <= _CHUNK else np.sort(rng.choice(val.n, _CHUNK, replace=False))

@@ -34,15 +34,18 @@ from ._region import Scaling, balanced_subsample
 from ._settings import FitSettings, LibrarySetup
 from ._uncertainty import DEFAULT_REPLICATES, bootstrap_groups
 
-__all__ = ["F_NOT_IDENTIFIED", "field_mask", "identify_field", "noise_metrics", "pairs_in"]
+__all__ = ["F_NOT_IDENTIFIED", "f_standard_error", "field_mask", "identify_field", "noise_metrics", "pairs_in"]
 
 # held-out one-step error (mean squared, noise floor removed, relative to the mean squared
 # velocity) above which f counts as not identified in the library
 F_NOT_IDENTIFIED = 0.05
 # the pairs count as noisy when white noise is at least this share of the dense fit's residual
 NOISY_SHARE = 0.5
+# ... and the white noise is at least this much of the mean squared (x_h - x_0)/h: below it
+# (σ ~ 1e-5 h|f|) noise is round-off or beyond what the exact pairs' refinement resolves
+NOISE_FLOOR = 1e-10
 # pairs used to measure the noise floor (a dense fit and a nearest-neighbour split)
-_ASSESS_PAIRS = 200_000
+_ASSESS_PAIRS = 100_000
 
 
 def field_mask(setup: LibrarySetup) -> np.ndarray:
@@ -74,7 +77,7 @@ def _scaled(pairs: Any, sc: Scaling, m: int, rng: np.random.Generator) -> dict[s
 
 
 def _split(fm: FieldMap, part: dict[str, Any], C: np.ndarray, kind: str, *, eps: float = 0.0,
-           zeroth: bool = False, seed: int = 0) -> tuple[NoiseSplit, float, float]:  # fmt: skip
+           zeroth: bool = False, neighbours: int = 8, seed: int = 0) -> tuple[NoiseSplit, float, float]:  # fmt: skip
     """Noise/misfit split of the one-step residual on ``part``; mean squared prediction and target."""
     X0, XH, h = part["X0"], part["XH"], part["h"]
     R = fm.residuals(X0, XH, h, C, kind, eps=eps, zeroth=zeroth)
@@ -82,18 +85,27 @@ def _split(fm: FieldMap, part: dict[str, Any], C: np.ndarray, kind: str, *, eps:
     pred2 = float(np.mean(np.sum((Y - R) ** 2, axis=1)))
     y2 = float(np.mean(np.sum(Y * Y, axis=1)))
     P = X0 if kind == "ito" else 0.5 * (X0 + XH)
-    return split_residual(R, P, X0=X0, XH=XH, seed=seed), pred2, y2
+    return split_residual(R, P, X0=X0, XH=XH, neighbours=neighbours, seed=seed), pred2, y2
 
 
-def assess_noise(fm: FieldMap, train: dict[str, Any], held: dict[str, Any], kind: str, seed: int = 0) -> NoiseSplit:
-    """Noise floor of the pairs: residual of a dense least-squares fit (every allowed term) split."""
+def assess_noise(fm: FieldMap, train: dict[str, Any], held: dict[str, Any], kind: str, seed: int = 0
+                 ) -> tuple[NoiseSplit, float]:  # fmt: skip
+    """Noise floor of the pairs, and the white noise relative to the mean squared target.
+
+    The residual is that of a dense least-squares fit (every allowed term) on the centred
+    one-step map (one Gauss–Newton pass from the midpoint fit), so that on exact pairs it
+    is the map's O(h⁴) error, far below any noise that matters, rather than the midpoint
+    rule's O(h²) one; it is split with one neighbour (the least biased split).
+    """
     from ._noise import eliminate
 
-    ne = fm.normal_equations(train["X0"], train["XH"], train["h"], None, kind)
     p = fm.cols.size
-    C, _, _ = eliminate(ne["G"], ne["B"], ne["yy"], int(ne["n"]), np.ones((p, fm.d), bool), 0.0)
-    split, _, _ = _split(fm, held, C, kind, zeroth=True, seed=seed)
-    return split
+    C = None
+    for _ in range(2):
+        ne = fm.normal_equations(train["X0"], train["XH"], train["h"], C, kind)
+        C, _, _ = eliminate(ne["G"], ne["B"], ne["yy"], int(ne["n"]), np.ones((p, fm.d), bool), 0.0)
+    split, _, y2 = _split(fm, held, C, kind, neighbours=1, seed=seed)
+    return split, (split.noise / y2 if y2 > 0 else 0.0)
 
 
 def _not_identified(misfit_rel: float, se_rel: float, split: NoiseSplit) -> None:
@@ -104,6 +116,26 @@ def _not_identified(misfit_rel: float, se_rel: float, split: NoiseSplit) -> None
             f"(relative mean square with the noise floor removed, ± {se_rel:.2g}; > {F_NOT_IDENTIFIED:g}; "
             f"noise is {100 * split.share:.0f}% of the residual); try a larger library"
         )
+
+
+def f_standard_error(info: dict[str, Any], X: np.ndarray) -> np.ndarray:
+    """Standard error of f̂ at the points (norm over the components; scaled units).
+
+    From the least squares of the noisy fit on its chosen supports; zeros for exact pairs.
+    """
+    out = info.get("fit")
+    if not info.get("noisy") or out is None:
+        return np.zeros(X.shape[0])
+    fm: FieldMap = info["fm"]
+    T = fm.theta(X)
+    var = np.zeros(T.shape[0])
+    G = out["ne"]["G"]
+    for k in range(fm.d):
+        sup = np.flatnonzero(out["C"][:, k])
+        if sup.size:
+            inv = np.linalg.pinv(G[np.ix_(sup, sup)])
+            var += out["s2"][k] * np.einsum("ij,jk,ik->i", T[:, sup], inv, T[:, sup])
+    return np.sqrt(var)
 
 
 def _noisy_fit(lib: Any, fm: FieldMap, train: dict[str, Any], held: dict[str, Any], kind: str,
@@ -129,8 +161,15 @@ def _noisy_fit(lib: Any, fm: FieldMap, train: dict[str, Any], held: dict[str, An
     C[fm.cols] = out["C"]
     eps = 0.0 if out["eps"] is None else float(np.mean(out["eps"]))
     split, pred2, y2 = _split(fm, held, out["C"], kind, eps=eps, seed=settings.seed)
+    f_se = float(np.sqrt(np.mean(f_standard_error({"noisy": True, "fit": out, "fm": fm}, held["X0"][:20_000]) ** 2)))
     misfit_rel = split.misfit / pred2 if pred2 > 0 else math.inf
     se_rel = split.misfit_se / pred2 if pred2 > 0 else math.inf
+    if kind == "ito" and split.share < NOISY_SHARE:
+        raise DataError(
+            f"stochastic=True, but the pairs do not look like increments of an SDE: white noise is only "
+            f"{100 * split.share:.2g}% of the one-step residual (exact or smoothed trajectories); fit them "
+            "without stochastic"
+        )
     _not_identified(misfit_rel, se_rel, split)
     g = tuple(sp.expand(lib.expression(C[:, k])) for k in range(d))
     coef = np.zeros((q, 2 * d + 1))
@@ -142,7 +181,7 @@ def _noisy_fit(lib: Any, fm: FieldMap, train: dict[str, Any], held: dict[str, An
         "noisy": True, "kind": kind, "noise": split, "misfit_rel": misfit_rel, "misfit_rel_se": se_rel,
         "raw_rel": split.total / y2 if y2 > 0 else math.inf,
         "n_pairs": int(train["X0"].shape[0]), "t_threshold": crit, "passes": out["passes"], "fit": out,
-        "C": C, "h": train["h"], "fm": fm, "n_bootstrap": n_rep,
+        "C": C, "h": train["h"], "fm": fm, "n_bootstrap": n_rep, "f_se_rms": f_se,
     }  # fmt: skip
     selection = (
         f"noisy pairs ({100 * split.share:.0f}% of the residual is white noise): support by backward "
@@ -219,9 +258,11 @@ def _identify(be: Any, setup: LibrarySetup, sc: Scaling, data: dict[str, Any], s
     held_pairs = val if val is not None and val.n >= 10 else train
     held = _scaled(held_pairs, sc, _ASSESS_PAIRS, rng)
     split = None
-    if not settings.stochastic:
-        split = assess_noise(fm, _scaled(train, sc, _ASSESS_PAIRS, rng), held, kind, seed=settings.seed)
-    if settings.stochastic or split.share >= NOISY_SHARE:  # type: ignore[union-attr]
+    noisy = settings.stochastic
+    if not noisy:
+        split, level = assess_noise(fm, _scaled(train, sc, _ASSESS_PAIRS, rng), held, kind, seed=settings.seed)
+        noisy = split.share >= NOISY_SHARE and level >= NOISE_FLOOR
+    if noisy:
         whole = _scaled(train, sc, int(train.n), rng)
         return _noisy_fit(lib, fm, whole, held, kind, settings)
     fit_, info = _exact_fit(be, setup, sc, data, settings)
@@ -234,26 +275,28 @@ def noise_metrics(info: dict[str, Any], sc: Scaling) -> dict[str, Any]:
 
     ``noise_share`` (white noise over the one-step residual), ``val_misfit_rel`` and its
     standard error ``val_misfit_rel_se`` (held-out one-step error with the noise floor
-    removed, relative to the mean squared velocity); for snapshot pairs ``noise_sigma``
+    removed, relative to the mean squared velocity); for noisy pairs ``f_se_rms`` (RMS
+    standard error of f̂ over held-out points); for snapshot pairs ``noise_sigma``
     (measurement noise per coordinate: the white part is 2σ²/h² per coordinate); for SDE
     increments ``eps``, ``eps_std`` and ``eps_per_coordinate``.
     """
     out: dict[str, Any] = {}
     split = info.get("noise")
-    misfit = info.get("misfit_rel")
-    if misfit is not None:
-        out["val_misfit_rel"] = float(misfit)
-    if info.get("misfit_rel_se") is not None:
-        out["val_misfit_rel_se"] = float(info["misfit_rel_se"])
+    for key, name in (("misfit_rel", "val_misfit_rel"), ("misfit_rel_se", "val_misfit_rel_se")):
+        if info.get(key) is not None:
+            out[name] = float(info[key])
     if split is not None:
         out["noise_share"] = split.share
+    if info.get("f_se_rms") is not None:
+        out["f_se_rms"] = math.ldexp(float(info["f_se_rms"]), sc.kg)
     fit = info.get("fit")
-    if info.get("kind") == "ito" and fit is not None and fit.get("eps") is not None:
-        eps = np.ldexp(np.asarray(fit["eps"], float), sc.kv)
-        se = np.ldexp(np.asarray(fit["eps_se"], float), sc.kv)
-        out["eps"] = float(eps.mean())
-        out["eps_std"] = float(np.sqrt(np.sum(se**2)) / eps.size)
-        out["eps_per_coordinate"] = eps.tolist()
+    if info.get("kind") == "ito":
+        if fit is not None and fit.get("eps") is not None:
+            eps = np.ldexp(np.asarray(fit["eps"], float), sc.kv)
+            se = np.ldexp(np.asarray(fit["eps_se"], float), sc.kv)
+            out["eps"] = float(eps.mean())
+            out["eps_std"] = float(np.sqrt(np.sum(se**2)) / eps.size)
+            out["eps_per_coordinate"] = eps.tolist()
     elif split is not None and info.get("h") is not None:
         sig = info["h"] * np.sqrt(np.maximum(split.noise_k, 0.0) / 2.0)
         out["noise_sigma"] = np.ldexp(sig, sc.s_exp).tolist()

@@ -46,8 +46,11 @@ def credible(result: Result) -> tuple[bool, str]:
     m = result.metrics
     err = m.get("val_one_step_rel")
     if m.get("noise_share", 0.0) >= 0.5 and m.get("val_misfit_rel") is not None:
-        # noisy pairs: the one-step error has a noise floor; judge what is left above it
+        # noisy pairs: the one-step error has a noise floor; judge what is left above it, and
+        # only when it stands out of its own uncertainty (as the symbolic route's own test)
         err = m["val_misfit_rel"]
+        if err <= 2.0 * m.get("val_misfit_rel_se", 0.0):
+            err = None
     if err is not None and not err <= AUTO_LIMITS["val_one_step_rel"]:
         return False, f"held-out one-step error {err:.3g} > {AUTO_LIMITS['val_one_step_rel']:g}"
     hj = m.get("hj_residual")

@@ -27,7 +27,7 @@ from .._errors import IdentificationError
 from .._numeric import numpy_function
 from ..result import Result
 from ._assemble import build_result
-from ._field import identify_field, noise_metrics, pairs_in
+from ._field import f_standard_error, identify_field, noise_metrics, pairs_in
 from ._hj import HJProblem, solve_hj, stable_states
 from ._neural import get_backend_instance, log
 from ._region import Scaling
@@ -156,6 +156,7 @@ class SymbolicRoute(Route):
             names, fit_obj.V, fit_obj.g, region=X, val=val, metrics=metrics, timings=timings,
             verbose=settings.verbose, backend=str(getattr(f_fit, "backend", "") or settings.backend),
             library=setup.spec, fit=fit_obj, model="orthogonal",
+            g_floor=np.ldexp(3.0 * f_standard_error(f_info, Xs), sc.kg),
         )  # fmt: skip
         res.uncertainty = uncertainty
         return res
