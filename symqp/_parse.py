@@ -31,16 +31,16 @@ import sympy as sp
 from ._errors import ParseError, first_line
 
 __all__ = [
-    "parse_expr_safe",
-    "name_problem",
-    "expanded_size",
-    "shorten",
-    "FUNCTIONS",
     "CONSTANTS",
-    "RESERVED_NAMES",
+    "FUNCTIONS",
+    "MAX_DEPTH",
     "MAX_DIGITS",
     "MAX_POW",
-    "MAX_DEPTH",
+    "RESERVED_NAMES",
+    "expanded_size",
+    "name_problem",
+    "parse_expr_safe",
+    "shorten",
 ]
 
 FUNCTIONS: dict[str, Callable[..., sp.Expr]] = {
@@ -217,6 +217,14 @@ def _finite(value: complex) -> bool:
     return cmath.isfinite(value)
 
 
+def _double(expr: sp.Expr) -> sp.Expr:
+    """A SymPy Float rounded to double precision, as it is printed and saved (SymPy keeps
+    1e-320*1e-320 = 1e-640, which prints as 0.0 and would not read back the same)."""
+    if isinstance(expr, sp.Float):
+        return sp.Float(float(expr))
+    return expr
+
+
 class _Builder:
     """Turns a checked :mod:`ast` tree into SymPy, carrying a double-precision value for
     every constant sub-expression (None for those that depend on a variable)."""
@@ -231,11 +239,14 @@ class _Builder:
         return ParseError(f"{what} in {self.shown}")
 
     def constant(self, node: ast.AST, value: complex | None, expr: sp.Expr) -> tuple[sp.Expr, complex | None]:
+        expr = _double(expr)
         if value is not None and not _finite(value):
             raise self.fail(
                 f"constant {_where(node, self.src)} is not finite in double precision "
                 "(overflow, division by zero or log(0))"
             )
+        if value is not None and abs(value.imag) > 1e-12 * max(1.0, abs(value)):
+            raise self.fail(f"constant {_where(node, self.src)} is not a real number")
         if not _digits_ok(expr):
             raise self.fail(f"constant {_where(node, self.src)} has more than {MAX_DIGITS} digits")
         return expr, value
@@ -323,7 +334,7 @@ class _Builder:
                     raise self.fail(f"{_where(node, self.src)} is not finite (division by zero: {_where(sub, self.src)} is 0)")
                 e = sp.Pow(e, -1)
             if isinstance(e, sp.Number):
-                number = number + e if adding else number * e
+                number = _double(number + e if adding else number * e)
                 if not _digits_ok(number):
                     raise self.fail(f"exact number in {_where(node, self.src)} has more than {MAX_DIGITS} digits")
             else:
