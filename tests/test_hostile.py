@@ -84,8 +84,8 @@ def write_json(tmp_path, obj, name="r.json"):
 
 
 # ------------------------------------------------------------------ 1. crashes in analysis
-LOG_U = dict(U="log(x) + y**2", V="log(x)/2 + y**2/2", grad_V=["1/(2*x)", "y"], g=["0", "0"],
-             f=["-1/(2*x)", "-y"])
+LOG_U = {"U": "log(x) + y**2", "V": "log(x)/2 + y**2/2", "grad_V": ["1/(2*x)", "y"], "g": ["0", "0"],
+         "f": ["-1/(2*x)", "-y"]}
 
 
 def test_partition_function_refuses_undefined_integrand():
@@ -105,7 +105,7 @@ def test_analyze_log_potential_reports_instead_of_crashing(tmp_path, capsys):
 
 def test_report_log_potential_is_one_line_error(tmp_path, capsys):
     r = write_json(tmp_path, result_dict(**LOG_U))
-    rc, out, err = cli(capsys, "report", r, "--box=-2,2,-2,2", "--eps", "0.1", "--out", tmp_path / "rep")
+    rc, _, err = cli(capsys, "report", r, "--box=-2,2,-2,2", "--eps", "0.1", "--out", tmp_path / "rep")
     one_line_error(rc, err, "RK4 steps")
 
 
@@ -327,7 +327,7 @@ def test_api_entry_points_check_seed(pairs_file):
 
 # ------------------------------------------------------------------ 7. API file readers, kernel cache
 def _npy(shape: str, payload: bytes = b"") -> bytes:
-    hdr = "{'descr': '<f8', 'fortran_order': False, 'shape': %s, }" % shape
+    hdr = "{'descr': '<f8', 'fortran_order': False, 'shape': " + shape + ", }"
     hdr += " " * (63 - (len(hdr) + 10) % 64) + "\n"
     return b"\x93NUMPY\x01\x00" + len(hdr).to_bytes(2, "little") + hdr.encode() + payload
 
@@ -391,7 +391,7 @@ def test_tiny_eps_in_log_space(tmp_path, capsys):
     # U = x^4 - 2x^2 + y^2 + 1: minima U = 0 at (+-1, 0) with Hessians diag(8, 2); Laplace is
     # exact as eps -> 0: Z = 2 * 2 pi eps / sqrt(16) = pi eps
     r = write_json(tmp_path, result_dict())
-    rc, out, err = cli(capsys, "analyze", r, "--box=-2,2,-2,2", "--eps", "1e-300", "1e-20")
+    rc, out, _ = cli(capsys, "analyze", r, "--box=-2,2,-2,2", "--eps", "1e-300", "1e-20")
     assert rc == 0 and "nan" not in out
     assert f"eps = 1e-300: Z = {math.pi * 1e-300:.6g} [exact]" in out
     assert f"eps = 1e-20: Z = {math.pi * 1e-20:.6g} [exact]" in out
@@ -426,8 +426,8 @@ def test_unwritable_out_is_refused_before_work(tmp_path, capsys, pairs_file):
 
 def test_missing_out_folder_is_created_and_said(tmp_path, capsys):
     target = tmp_path / "new" / "deeper" / "s.npz"
-    rc, out, err = cli(capsys, "simulate", "linear_nongradient", "--n-traj", "3", "--n-pairs", "2",
-                       "--out", target)
+    rc, _, err = cli(capsys, "simulate", "linear_nongradient", "--n-traj", "3", "--n-pairs", "2",
+                     "--out", target)
     assert rc == 0 and target.is_file()
     assert err == f"created folder {target.parent} for --out\n"
 
