@@ -5,7 +5,9 @@ Every function takes a result-like object (a :class:`symqp.result.Result` or a
 
 - :func:`stationary_points`, :func:`barriers` — zeros of f, classified, and barrier heights.
 - :func:`partition_function`, :func:`invariant_density`, :func:`density_check` — Z_eps
-  (closed form when U separates, App. C) and a check against an SDE histogram.
+  (closed form when U separates, App. C) and a check against the histogram of stochastic
+  data (or of a simulation); :func:`exit_time_check` — Eyring-Kramers exit times against
+  the transitions measured on the paths.
 - :func:`prediction_error` — long-term trajectory error (paper eq. 18).
 - :func:`minimum_action_path`, :func:`geometric_action` — minimum action paths.
 - :func:`exit_time_estimate`, :func:`exit_times_mc`, :func:`arrhenius_rate` — mean
@@ -18,7 +20,8 @@ Every function takes a result-like object (a :class:`symqp.result.Result` or a
 from ._common import Model as Model
 from ._common import as_model as as_model
 from ._density import PartitionFunction as PartitionFunction
-from ._density import density_check as density_check
+from ._density_check import density_check as density_check
+from ._density_check import exit_time_check as exit_time_check
 from ._density import euler_maruyama as euler_maruyama
 from ._density import invariant_density as invariant_density
 from ._density import partition_function as partition_function
@@ -65,6 +68,7 @@ __all__ = [
     "barriers",
     "density_check",
     "euler_maruyama",
+    "exit_time_check",
     "exit_time_estimate",
     "exit_times_mc",
     "format_summary",

@@ -24,7 +24,6 @@ from ._common import as_model, check_box, check_eps, numpy_field
 
 __all__ = [
     "PartitionFunction",
-    "density_check",
     "euler_maruyama",
     "invariant_density",
     "partition_function",
@@ -481,70 +480,3 @@ def marginal_density(model: Any, box: np.ndarray, axis: int, eps: float, n: int,
         raise AnalysisError(f"the density for eps = {eps} vanishes on the box")
     return xs, w / total
 
-
-def density_check(
-    obj: Any,
-    f: Sequence[Any] | None = None,
-    variables: Sequence[Any] | None = None,
-    *,
-    eps: float,
-    axis: int = 0,
-    box: Any = None,
-    n_paths: int = 2000,
-    t_burn: float = 10.0,
-    t_sample: float = 20.0,
-    dt: float = 1e-3,
-    bins: int = 40,
-    seed: int = 0,
-) -> dict:
-    """Compare the 1D marginal of ``exp(-U/eps)/Z`` with a long Euler-Maruyama histogram.
-
-    Simulates ``dx = f dt + sqrt(eps) dW`` from ``n_paths`` uniform starts in the box, drops
-    ``t_burn``, histograms coordinate ``axis`` over ``t_sample`` and compares with the exact
-    marginal (separable U: the 1D factor; otherwise grid quadrature over the box, d <= 3).
-
-    Returns
-    -------
-    dict
-        ``edges``, ``hist`` (empirical density), ``reference`` (bin-averaged marginal),
-        ``tv`` (total-variation distance) and ``rel_l2`` (relative L2 difference).
-
-    Examples
-    --------
-    >>> import sympy as sp
-    >>> x = sp.Symbol("x")
-    >>> r = density_check(x**2, [-x], [x], eps=0.5, box=[[-3, 3]], n_paths=400,
-    ...                   t_burn=2.0, t_sample=4.0, dt=1e-2, bins=20)
-    >>> bool(r["tv"] < 0.05)
-    True
-    """
-    (e,) = check_eps(eps)
-    model = as_model(obj, f, variables, need_U=True, need_f=True)
-    if box is None:
-        box = model.box
-    if box is None:
-        raise AnalysisError("density_check needs a box (start region and histogram range)")
-    bx = check_box(box, model.d)
-    if not 0 <= axis < model.d:
-        raise AnalysisError(f"axis {axis} out of range for {model.d} variables")
-    F = numpy_field(model)
-    rng = np.random.default_rng(check_seed("", "seed", seed))
-    x0 = bx[:, 0] + rng.random((n_paths, model.d)) * (bx[:, 1] - bx[:, 0])
-    burn = round(t_burn / dt)
-    steps = burn + round(t_sample / dt)
-    every = max(1, round(0.05 / dt))
-    S = euler_maruyama(F, x0, eps=e, dt=dt, n_steps=steps, seed=seed + 1, every=every,
-                       burn=burn)
-    vals = S[..., axis].ravel()
-    lo, hi = bx[axis]
-    edges = np.linspace(lo, hi, bins + 1)
-    hist, _ = np.histogram(vals, bins=edges, density=True)
-    fine, w = marginal_density(model, bx, axis, e, 20 * bins + 1, n_other=121)
-    cum = integrate.cumulative_trapezoid(w, fine, initial=0.0)
-    cum /= cum[-1]
-    ref = np.diff(np.interp(edges, fine, cum)) / np.diff(edges)
-    width = np.diff(edges)
-    tv = 0.5 * float(np.sum(np.abs(hist - ref) * width))
-    rel = float(np.sqrt(np.sum((hist - ref) ** 2 * width) / np.sum(ref**2 * width)))
-    return {"edges": edges, "hist": hist, "reference": ref, "tv": tv, "rel_l2": rel,
-            "n_samples": int(vals.size)}

@@ -11,11 +11,11 @@ of f then goes through the same *constrained* estimator of V as the fit: its sta
 Hamilton–Jacobi least squares on the fit's support of V, warm-started from the fit's V.
 
 From the replicates: percentile intervals of every coefficient of U and f, and inclusion
-probabilities — for f the share of replicates whose elimination keeps the term, for U the
-share in which the coefficient stands out of its own bootstrap spread by the elimination
-threshold. The same t-statistics prune the support of V: the HJ residual of a noisy f is not
-zero, and a least-squares V absorbs part of the noise in small extra terms; terms whose
-bootstrap t-statistic is below the extended-BIC threshold of f's elimination are dropped.
+probabilities — the share of replicates whose own elimination keeps the term. The support
+of V is pruned the same way: the HJ residual of a noisy f is not zero, and a least-squares V
+absorbs part of the noise in small extra terms; backward elimination with the bootstrap
+covariance (:func:`wald_eliminate`, threshold of the extended BIC) drops them, and V is
+solved again on the terms kept.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ DEFAULT_REPLICATES = 64
 MIN_GROUPS = 20  # fewer independent groups than this give no usable spread
 _MAX_GROUPS = 100
 _REP_POINTS = 5000  # region points of a replicate's HJ solve
+_HJ_TOL = 1.5  # a pruned V may raise the HJ residual of the dense one by this factor at most
 LEVEL = 0.95
 
 
@@ -203,35 +204,81 @@ def _v_min(problem: Any, states: Sequence[Any], a: np.ndarray) -> float:
     return float(np.min(np.asarray(problem.lib.evaluate(X), float)[:, problem.vcols] @ a))
 
 
-def t_statistics(a: np.ndarray, A: np.ndarray) -> np.ndarray:
-    """|a_j| over the bootstrap standard deviation of column j (inf where it does not vary)."""
-    sd = A.std(axis=0, ddof=1) if A.shape[0] > 1 else np.zeros(a.size)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(sd > 0, np.abs(a) / sd, np.where(a != 0, math.inf, 0.0))
+def wald_eliminate(a: np.ndarray, cov: np.ndarray, crit: float) -> np.ndarray:
+    """Backward elimination on t-statistics with a known covariance: the terms kept (bool).
+
+    Dropping a set D moves the estimate of the rest by the restricted (minimum-distance)
+    update a_K − Σ_KD Σ_DD⁻¹ a_D, with covariance Σ_KK − Σ_KD Σ_DD⁻¹ Σ_DK: the t-statistics
+    are those the reduced model would have, without solving it. A term that is weak only
+    because a collinear partner shares its role (y² and x²y² in Maier–Stein's V) gains
+    significance once the partner is gone, as in ordinary backward elimination.
+
+    Examples
+    --------
+    Two collinear estimates: each weak alone, but not both zero.
+
+    >>> cov = np.array([[1.0, -0.99], [-0.99, 1.0]])
+    >>> wald_eliminate(np.array([1.0, 1.1]), cov, 3.0).tolist()
+    [False, True]
+    """
+    return drop_order(a, cov, crit)[1]
+
+
+def drop_order(a: np.ndarray, cov: np.ndarray, crit: float) -> tuple[list[int], np.ndarray]:
+    """The terms in the order :func:`wald_eliminate` drops them, and the mask it keeps."""
+    m = a.size
+    keep = np.ones(m, bool)
+    order: list[int] = []
+    cov = cov + 1e-12 * max(float(np.trace(cov)), 1e-300) / max(m, 1) * np.eye(m)
+    while keep.any():
+        K, D = np.flatnonzero(keep), np.flatnonzero(~keep)
+        if D.size:
+            W = np.linalg.solve(cov[np.ix_(D, D)], np.column_stack([a[D], cov[np.ix_(D, K)]]))
+            a_k = a[K] - cov[np.ix_(K, D)] @ W[:, 0]
+            var = np.diag(cov[np.ix_(K, K)] - cov[np.ix_(K, D)] @ W[:, 1:])
+        else:
+            a_k, var = a[K], np.diag(cov)
+        t = np.abs(a_k) / np.sqrt(np.maximum(var, 1e-300))
+        i = int(np.argmin(t))
+        if t[i] >= crit:
+            break
+        keep[K[i]] = False
+        order.append(int(K[i]))
+    return order, keep
 
 
 def prune_v(boot: HJBootstrap, support: np.ndarray, a: np.ndarray, A: np.ndarray, crit: float,
-            solve_main: Any, max_rounds: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """Drop V terms whose bootstrap t-statistic is below ``crit`` and solve again (relaxed).
+            solve_main: Any, residual: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """V on the terms that :func:`wald_eliminate` keeps, solved again with relaxed normalisation.
 
+    The elimination reads the bootstrap covariance of the dense V, a linear picture of a
+    non-linear problem; the pruned V is therefore solved and its HJ residual (``residual``:
+    (support, a) -> float) compared with the dense one's: the last terms of the drop order are
+    put back, one at a time, until the residual is within ``_HJ_TOL`` times the dense one.
     ``A`` holds the replicates on ``support``. Returns (support, a over vcols, replicates on
-    the final support, their ids).
+    the final support, their ids, inclusion frequency of every vcols term over the replicates:
+    the share whose own elimination keeps it, 1 for the terms the residual test put back).
     """
+    m = a.size
+    incl = np.zeros(m)
+    incl[support] = 1.0
+    if A.shape[0] < MIN_GROUPS:
+        return support, a, A, np.arange(A.shape[0]), incl
+    cov = np.cov(A[:, support], rowvar=False).reshape(support.size, support.size)
+    order, _ = drop_order(a[support], cov, crit)
+    incl[support] = np.mean([wald_eliminate(row, cov, crit) for row in A[:, support]], axis=0)
+    if not order or len(order) == support.size:
+        return support, a, A, np.arange(A.shape[0]), incl
     sd = boot.constraint_sd(a)
-    ids = np.arange(A.shape[0])
-    for _ in range(max_rounds):
-        if A.shape[0] < MIN_GROUPS:
-            break
-        weak = t_statistics(a[support], A[:, support]) < crit
-        if not weak.any() or weak.all():
-            break
-        new = support[~weak]
+    limit = _HJ_TOL * residual(support, a)
+    for k in range(len(order), 0, -1):
+        new = np.delete(support, order[:k])
         got = solve_main(new, a, sd)
-        if got is None:
-            break
-        support, a = new, got
-        A, ids = boot.solve(support, a, sd)
-    return support, a, A, ids
+        if got is not None and residual(new, got) <= limit:
+            A_new, ids = boot.solve(new, got, sd)
+            incl[support[order[k:]]] = 1.0  # put back by the residual test, which every replicate shares
+            return new, got, A_new, ids, incl
+    return support, a, A, np.arange(A.shape[0]), incl
 
 
 def interval_rows(names: Sequence[str], est: np.ndarray, reps: np.ndarray, inclusion: np.ndarray, *,
@@ -290,7 +337,7 @@ def bootstrap_v(info: dict[str, Any], problem: Any, G: np.ndarray, F: np.ndarray
     ``fm``, ``n_pairs``, ``n_bootstrap``); ``problem``, ``G``, ``F``, ``X``, ``states`` and
     ``pick`` are the HJ step's problem, data, stable states and chosen solution.
     """
-    from ._hj import _weights
+    from ._hj import _weights, hj_residual
 
     fm: FieldMap = info["fm"]
     rng = np.random.default_rng(seed)
@@ -311,12 +358,11 @@ def bootstrap_v(info: dict[str, Any], problem: Any, G: np.ndarray, F: np.ndarray
         return out
 
     crit = ebic_threshold(int(info["n_pairs"]), m)
+    def residual(support: np.ndarray, a_m: np.ndarray) -> float:
+        return hj_residual(G, F, a_m[support], support)
+
     A0, _ = boot.solve(pick.support, a)
-    sd0 = A0.std(axis=0, ddof=1) if A0.shape[0] > 1 else np.zeros(m)
-    # a term counts as included in a replicate when it stands out of its own spread by crit
-    incl = np.mean(np.abs(A0) >= crit * np.where(sd0 > 0, sd0, np.inf), axis=0) if A0.shape[0] else np.zeros(m)
-    incl[(sd0 == 0) & (a != 0)] = 1.0
-    support, a, A, ids = prune_v(boot, pick.support, a, A0, crit, solve_main)
+    support, a, A, ids, incl = prune_v(boot, pick.support, a, A0, crit, solve_main, residual)
     fac = 2.0 * _data_factors(sc, problem.lib, sc.kv)[problem.vcols]
     on = np.zeros(m, bool)
     on[support] = True
