@@ -449,9 +449,18 @@ class SR3(Backend):
         run = solver.solve(t, Xi0, free_cols=range(problem.d), max_iter=self.max_iter, tol=self.tol)
         return run, Xi0
 
-    def _scored(self, solver, problem, D, t, train, held) -> Candidate:
-        """The model of threshold ``t`` (solver's points), scored on ``train`` and ``held``."""
+    def _scored(self, solver, problem, D, t, train, held, seen: set | None = None) -> Candidate | None:
+        """The model of threshold ``t`` (solver's points), scored on ``train`` and ``held``.
+
+        With ``seen`` (supports already on the front), a repeated support gives None before
+        its expressions are built (a dense 1001-term candidate costs seconds of SymPy).
+        """
         run, _ = self._one(solver, problem, D, float(t))
+        if seen is not None:
+            key = np.packbits(run.coef != 0).tobytes()
+            if key in seen:
+                return None
+            seen.add(key)
         params = {"threshold": float(t), "iterations": run.iterations, "converged": run.converged}
         return coef_candidate(problem, run.coef, train, held, params)
 
@@ -487,10 +496,8 @@ class SR3(Backend):
         cands = []
         seen: set[bytes] = set()
         for t in self._grid(solver, problem.d):  # largest first: a repeated support keeps the largest
-            c = self._scored(solver, problem, D, t, sweep_train, held)
-            key = np.packbits(c.coef != 0).tobytes()
-            if key not in seen:
-                seen.add(key)
+            c = self._scored(solver, problem, D, t, sweep_train, held, seen)
+            if c is not None:
                 cands.append(c)
         front, chosen, rule = self._select(cands)
         t_star = chosen.params["threshold"]

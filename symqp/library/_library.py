@@ -14,7 +14,7 @@ from .._errors import DataError, LibraryError
 from .._parse import expanded_size, name_problem, parse_expr_safe, shorten
 from . import _codegen
 from ._closure import check_closure
-from ._terms import Span, decompose, derivative_expansion, key_expr, solve_in_span
+from ._terms import Span, decompose, derivative_expansion, key_expr, solve_in_span, times_term
 
 __all__ = ["MAX_TERMS", "Library", "custom", "poly", "product", "rational", "trig"]
 
@@ -100,6 +100,7 @@ def _check_dtype(dtype: Any) -> np.dtype:
     if dt not in _DTYPES:
         raise DataError(f"dtype {dt} is not supported; use float64 or float32")
     return dt
+
 
 
 class Library:
@@ -283,7 +284,7 @@ class Library:
                     raise DataError("coefficients contain NaN or inf")
                 val = sp.Float(f)
             if val != 0:
-                products.append(val * t)
+                products.append(times_term(val, t))
         return sp.Add(*products)
 
     # -------------------------------------------------------- gradient maps
