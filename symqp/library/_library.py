@@ -102,7 +102,6 @@ def _check_dtype(dtype: Any) -> np.dtype:
     return dt
 
 
-
 class Library:
     """An ordered, de-duplicated list of SymPy terms theta_1..theta_q in named variables.
 
