@@ -71,3 +71,16 @@ def test_library_expression_is_the_sum_of_its_terms():
             expected += sp.Float(float(ci)) * t
     assert lib.expression(c) == expected
     assert lib.expression(np.zeros(len(lib))) == 0
+
+
+def test_library_expression_of_mixed_terms_is_canonical():
+    from symqp.library import parse_library
+
+    lib = parse_library("poly(2), sin(x), cos(y), x*sin(y)", ["x", "y"])
+    rng = np.random.default_rng(2)
+    for _ in range(5):
+        c = rng.normal(size=len(lib))
+        c[rng.random(len(lib)) < 0.3] = 0.0
+        expected = sp.Add(*[sp.Float(float(ci)) * t for ci, t in zip(c, lib.terms) if ci != 0])
+        got = lib.expression(c)
+        assert got == expected and got.args == expected.args and str(got) == str(expected)

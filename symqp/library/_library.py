@@ -14,7 +14,7 @@ from .._errors import DataError, LibraryError
 from .._parse import expanded_size, name_problem, parse_expr_safe, shorten
 from . import _codegen
 from ._closure import check_closure
-from ._terms import Span, decompose, derivative_expansion, key_expr, solve_in_span, times_term
+from ._terms import Span, decompose, derivative_expansion, key_expr, solve_in_span, sum_products, times_term
 
 __all__ = ["MAX_TERMS", "Library", "custom", "poly", "product", "rational", "trig"]
 
@@ -282,9 +282,9 @@ class Library:
                 if not math.isfinite(f):
                     raise DataError("coefficients contain NaN or inf")
                 val = sp.Float(f)
-            if val != 0:
+            if not val.is_zero:
                 products.append(times_term(val, t))
-        return sp.Add(*products)
+        return sum_products(products)
 
     # -------------------------------------------------------- gradient maps
     def _prepare_span(self) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import sympy as sp
 
-__all__ = ["Span", "decompose", "derivative_expansion", "key_expr", "solve_in_span", "times_term"]
+__all__ = ["Span", "decompose", "derivative_expansion", "key_expr", "solve_in_span", "sum_products", "times_term"]
 
 Key = tuple[int, ...] | sp.Expr
 
@@ -201,3 +201,30 @@ def times_term(val: sp.Expr, t: sp.Expr) -> sp.Expr:
         if t.is_Mul and all(_is_power_of_symbol(a) for a in t.args):
             return t if val == 1 else sp.Mul._from_args((val, *t.args))
     return val * t
+
+
+def sum_products(products: list[sp.Expr]) -> sp.Expr:
+    """``sp.Add(*products)`` for numbers times distinct terms, sorted and assembled directly.
+
+    ``sp.Add`` collects like terms and re-derives assumptions, which is most of the cost of
+    a candidate with hundreds of terms (measured: 700 terms of poly(4) in 10 variables,
+    0.4-0.7 s against 0.05-0.09 s); when no two products share a term (and none is a sum)
+    the canonical order is all that is left to do. Anything else goes through ``sp.Add``.
+
+    Examples
+    --------
+    >>> x, y = sp.symbols("x y")
+    >>> terms = [sp.Float(2.0) * x * y, sp.Float(-1.5), sp.Float(0.5) * x**2, sp.Integer(3) * y]
+    >>> sum_products(terms) == sp.Add(*terms), sum_products([x, sp.Integer(2) * x])
+    (True, 3*x)
+    """
+    from sympy.core.add import _addsort
+
+    if len(products) < 2 or any(p.is_Add for p in products):
+        return sp.Add(*products)
+    nums = [p for p in products if p.is_Number]
+    rest = [p for p in products if not p.is_Number]
+    if len(nums) > 1 or len({p.as_coeff_Mul()[1] for p in rest}) != len(rest):
+        return sp.Add(*products)
+    _addsort(rest)
+    return sp.Add._from_args(nums + rest)
