@@ -14,7 +14,15 @@ from .._errors import DataError, LibraryError
 from .._parse import expanded_size, name_problem, parse_expr_safe, shorten
 from . import _codegen
 from ._closure import check_closure
-from ._terms import Span, decompose, derivative_expansion, key_expr, solve_in_span, sum_products, times_term
+from ._terms import (
+    Span,
+    decompose,
+    derivative_expansion,
+    key_expr,
+    solve_in_span,
+    sum_products,
+    times_term,
+)
 
 __all__ = ["MAX_TERMS", "Library", "custom", "poly", "product", "rational", "trig"]
 
