@@ -67,6 +67,7 @@ def thread_limits(threads: int | None) -> Iterator[None]:
 
     n = int(threads)
     torch = sys.modules.get("torch")
+    old_env = os.environ.get("OMP_NUM_THREADS")
     if torch is None:  # torch reads this when it is first imported (by the neural route)
         os.environ["OMP_NUM_THREADS"] = str(n)
     old_torch = torch.get_num_threads() if torch is not None else None
@@ -83,6 +84,10 @@ def thread_limits(threads: int | None) -> Iterator[None]:
         numba.set_num_threads(old_numba)
         if old_torch is not None:
             torch.set_num_threads(old_torch)
+        if old_env is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = old_env
 
 
 def _system(settings: dict[str, Any]) -> Any:
