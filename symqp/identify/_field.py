@@ -155,6 +155,10 @@ def _noisy_fit(lib: Any, fm: FieldMap, train: dict[str, Any], held: dict[str, An
             if settings.bootstrap is not None:
                 raise
             n_rep = 0  # automatic: too few pairs for a bootstrap, the fit goes on without one
+        else:
+            order = np.argsort(groups, kind="stable")
+            groups = groups[order]
+            train = dict(train, X0=train["X0"][order], XH=train["XH"][order])
     out = fit_noisy(fm, train["X0"], train["XH"], train["h"], np.ones((fm.cols.size, d), bool), kind,
                     groups=groups, n_groups=n_groups)  # fmt: skip
     C = np.zeros((q, d))

@@ -141,15 +141,13 @@ def ebic_threshold(n: int, p: int) -> float:
     return math.sqrt(math.log(max(n, 2)) + 2.0 * math.log(max(p, 1)))
 
 
-def _solve(G: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least squares from normal equations with column scaling: (coefficients, diag of G⁻¹)."""
+def _inverse(G: np.ndarray) -> np.ndarray:
+    """(Pseudo-)inverse of a Gram matrix, computed with its columns scaled to unit diagonal."""
     s = np.sqrt(np.diag(G))
     s[s == 0] = 1.0
-    Gs = G / np.outer(s, s)
-    w, V = np.linalg.eigh(Gs)
+    w, V = np.linalg.eigh(G / np.outer(s, s))
     good = w > w.max() * 1e-13
-    inv = (V[:, good] / w[good]) @ V[:, good].T
-    return (inv @ (b / s)) / s, np.diag(inv) / s**2
+    return ((V[:, good] / w[good]) @ V[:, good].T) / np.outer(s, s)
 
 
 def eliminate(G: np.ndarray, B: np.ndarray, yy: np.ndarray, n: int, allowed: np.ndarray, crit: float
@@ -171,15 +169,19 @@ def eliminate(G: np.ndarray, B: np.ndarray, yy: np.ndarray, n: int, allowed: np.
     C, tstat, s2 = np.zeros((p, d)), np.zeros((p, d)), np.zeros(d)
     for k in range(d):
         sup = np.flatnonzero(allowed[:, k])
+        inv = _inverse(G[np.ix_(sup, sup)]) if sup.size else np.zeros((0, 0))
         while sup.size:
-            c, dinv = _solve(G[np.ix_(sup, sup)], B[sup, k])
+            c = inv @ B[sup, k]
             rss = max(float(yy[k] - c @ B[sup, k]), 0.0)
             var = rss / max(n - sup.size, 1)
-            t = np.abs(c) / np.sqrt(np.maximum(var * dinv, 1e-300))
+            t = np.abs(c) / np.sqrt(np.maximum(var * np.diag(inv), 1e-300))
             i = int(np.argmin(t))
             if t[i] >= crit:
                 break
-            sup = np.delete(sup, i)
+            # the inverse without term i: a rank-one downdate (Schur complement), O(p²)
+            keep = np.arange(sup.size) != i
+            inv = inv[np.ix_(keep, keep)] - np.outer(inv[keep, i], inv[i, keep]) / inv[i, i]
+            sup = sup[keep]
         if sup.size:
             C[sup, k], tstat[sup, k] = c, t
             s2[k] = var
@@ -236,7 +238,7 @@ def fit_noisy(fm: FieldMap, X0: np.ndarray, XH: np.ndarray, h: float, allowed: n
 
     Returns a dict with ``C`` (p, d), ``t``, ``s2``, ``eps`` and ``eps_se`` (arrays (d,) or
     None), ``crit``, ``passes`` and the last normal equations ``ne`` (with per-group sums when
-    ``groups`` is given, for the bootstrap).
+    ``groups`` is given, for the bootstrap: sorting the pairs by group makes them cheap).
     """
     n = X0.shape[0]
     crit = ebic_threshold(n, int(allowed.sum()))
@@ -244,10 +246,9 @@ def fit_noisy(fm: FieldMap, X0: np.ndarray, XH: np.ndarray, h: float, allowed: n
     passes, converged = 0, False
     while True:
         passes += 1
-        final = converged or passes >= max_passes
+        final = passes >= max_passes
         e_now = 0.0 if eps is None else float(np.mean(eps))
-        ne = fm.normal_equations(X0, XH, h, C, kind, eps=e_now, groups=groups if final else None,
-                                 n_groups=n_groups)  # fmt: skip
+        ne = fm.normal_equations(X0, XH, h, C, kind, eps=e_now, groups=groups, n_groups=n_groups)
         C_new, t, s2 = eliminate(ne["G"], ne["B"], ne["yy"], n, allowed, crit)
         on = C_new != 0
         if C is not None and support is not None and np.array_equal(on, support):
@@ -258,8 +259,6 @@ def fit_noisy(fm: FieldMap, X0: np.ndarray, XH: np.ndarray, h: float, allowed: n
         C, support = C_new, on
         if kind == "ito":
             eps, eps_se = ito_eps(s2, n, h, _jacobian_sums(fm, X0, C))
-        if final:
-            break
-        if converged and groups is None:
+        if final or converged:
             break
     return {"C": C, "t": t, "s2": s2, "eps": eps, "eps_se": eps_se, "crit": crit, "passes": passes, "ne": ne}
