@@ -146,9 +146,10 @@ class FieldMap:
                          ) -> dict[str, np.ndarray]:  # fmt: skip
         """Gram matrix TᵀT, TᵀY and YᵀY (Y = (x_h − x_0)/h), accumulated block by block.
 
-        With ``groups`` (an id in [0, n_groups) per pair) the sums are also kept per group
-        (``G_g``, ``B_g``, ``yy_g``), from which any reweighting of the groups (a bootstrap
-        replicate) is a weighted sum of small matrices.
+        With ``groups`` (an id in [0, n_groups) per pair; cheapest with the pairs sorted by
+        group) the sums are also kept per group (``G_g``, ``B_g``, ``yy_g``, ``n_g``), from
+        which any reweighting of the groups (a bootstrap replicate) is a weighted sum of small
+        matrices.
         """
         p, d = self.cols.size, self.d
         G, B, yy = np.zeros((p, p)), np.zeros((p, d)), np.zeros(d)
@@ -160,10 +161,11 @@ class FieldMap:
             _, T = self.step(x0, xh, h, C, kind, eps=eps)
             Y = (xh - x0) / h
             if per:
+                # runs of equal ids (pairs sorted by group make a block a few runs)
                 gid = groups[start : start + x0.shape[0]]
-                for g in np.unique(gid):
-                    sel = gid == g
-                    Ts, Ys = T[sel], Y[sel]
+                cuts = np.flatnonzero(np.diff(gid)) + 1
+                for a, b in zip(np.r_[0, cuts], np.r_[cuts, gid.size]):
+                    g, Ts, Ys = gid[a], T[a:b], Y[a:b]
                     Gg[g] += Ts.T @ Ts
                     Bg[g] += Ts.T @ Ys
                     yyg[g] += np.sum(Ys * Ys, axis=0)
