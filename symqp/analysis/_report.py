@@ -314,6 +314,10 @@ def write_report(
         keep("pareto.png", "Pareto front of the regression backend")
     formulas = formula_images(obj, model, out, dpi)
     text = format_summary(summary, model.names)
+    if getattr(obj, "uncertainty", None):  # a fit of noisy pairs: bootstrap intervals of U
+        table = obj.coefficient_table()
+        text += (f"\ncoefficients of U, {100 * table.level:.0f}% bootstrap intervals and inclusion "
+                 f"probabilities ({obj.uncertainty.get('n_replicates')} replicates):\n{table}")
     page = out / "index.html"
     with atomic_write(page, "w", encoding="utf-8") as fh:
         fh.write(_html(model, text, written, out, formulas, provenance_rows(obj)))

@@ -180,6 +180,8 @@ def run(args: argparse.Namespace) -> int:
 
     result.metrics["command"] = "symqp " + shlex.join(getattr(args, "argv", None) or ["fit", args.data])
     print(result.pretty())
+    if getattr(result, "uncertainty", None):
+        print(result.coefficient_table())
     try:
         result.save(out)
     except SymqpError:

@@ -11,8 +11,8 @@ span(L_G ∪ ∂L_V)). The pairs are first asked how noisy they are
   with the orthogonality term off), so that a large h is not a finite-difference error; the
   held-out pairs choose among the candidates.
 * **Noisy pairs** (measurement noise, or ``stochastic=True``: increments of an SDE): the
-  support and the coefficients come from every training pair by least squares on regressors
-  free of the errors-in-variables bias and backward elimination on t-statistics
+  support and the coefficients come from every pair (held-out ones too) by least squares on
+  regressors free of the errors-in-variables bias and backward elimination on t-statistics
   (:func:`~symqp.identify._noise.fit_noisy`); the backend's front is not used.
 
 Either way f counts as not identified in the library when the held-out one-step error *with
@@ -34,7 +34,8 @@ from ._region import Scaling, balanced_subsample
 from ._settings import FitSettings, LibrarySetup
 from ._uncertainty import DEFAULT_REPLICATES, bootstrap_groups
 
-__all__ = ["F_NOT_IDENTIFIED", "f_standard_error", "field_mask", "identify_field", "noise_metrics", "pairs_in"]
+__all__ = ["F_NOT_IDENTIFIED", "f_standard_error", "field_mask", "identify_field", "noise_metrics", "noisy_pairs",
+           "pairs_in"]
 
 # held-out one-step error (mean squared, noise floor removed, relative to the mean squared
 # velocity) above which f counts as not identified in the library
@@ -267,7 +268,14 @@ def _identify(be: Any, setup: LibrarySetup, sc: Scaling, data: dict[str, Any], s
         split, level = assess_noise(fm, _scaled(train, sc, _ASSESS_PAIRS, rng), held, kind, seed=settings.seed)
         noisy = split.share >= NOISY_SHARE and level >= NOISE_FLOOR
     if noisy:
+        # every pair, the held-out ones too: the support is chosen by an in-sample criterion
+        # (extended BIC), and in-sample residuals differ from held-out ones by p/n (~1e-5)
         whole = _scaled(train, sc, int(train.n), rng)
+        if val is not None and val.n:
+            more = _scaled(val, sc, int(val.n), rng)
+            traj = None if whole["traj"] is None or more["traj"] is None else np.r_[whole["traj"], more["traj"]]
+            whole = dict(whole, X0=np.vstack([whole["X0"], more["X0"]]), XH=np.vstack([whole["XH"], more["XH"]]),
+                         traj=traj)  # fmt: skip
         return _noisy_fit(lib, fm, whole, held, kind, settings)
     fit_, info = _exact_fit(be, setup, sc, data, settings)
     info.update(noise=split, h=held["h"])
@@ -305,3 +313,16 @@ def noise_metrics(info: dict[str, Any], sc: Scaling) -> dict[str, Any]:
         sig = info["h"] * np.sqrt(np.maximum(split.noise_k, 0.0) / 2.0)
         out["noise_sigma"] = np.ldexp(sig, sc.s_exp).tolist()
     return out
+
+
+def noisy_pairs(lib: Any, X0: np.ndarray, XH: np.ndarray, h: float, X0_val: np.ndarray | None = None,
+                XH_val: np.ndarray | None = None, *, seed: int = 0) -> bool:  # fmt: skip
+    """Whether pairs (library coordinates) are noisy by the test of :func:`identify_field`.
+
+    For other routes (the neural route's refinement) that must choose an unbiased map.
+    """
+    fm = FieldMap(lib, np.arange(len(lib)), centre_passes=1)
+    held = (X0, XH) if X0_val is None or XH_val is None or len(X0_val) < 10 else (X0_val, XH_val)
+    split, level = assess_noise(fm, {"X0": X0, "XH": XH, "h": h}, {"X0": held[0], "XH": held[1], "h": h},
+                                "centred", seed=seed)  # fmt: skip
+    return split.share >= NOISY_SHARE and level >= NOISE_FLOOR

@@ -217,9 +217,15 @@ def refine_prepared(prep: Prepared, fit_: Any, *, seed: int = 0, **options: Any)
     The scaled problem has x~ = x 2**-s and f~ = f 2**(c - s), i.e. time t~ = t 2**-c, so the
     pairs map exactly to (x0 2**-s, xh 2**-s) with step h 2**-c.
     """
+    from ._field import noisy_pairs
     from ._refine import refine_fit
 
     sc = prep.scaling
+    if "centred" not in options:  # noisy pairs: the centred map, free of the errors-in-variables bias
+        options["centred"] = noisy_pairs(
+            prep.library, sc.scale_x(prep.X), sc.scale_x(prep.Xh), sc.scale_h(float(prep.train.h)),
+            sc.scale_x(prep.X_val), sc.scale_x(prep.Xh_val), seed=seed,
+        )  # fmt: skip
     new, _ = refine_fit(
         fit_, prep.library, X0=sc.scale_x(prep.X), XH=sc.scale_x(prep.Xh), h=sc.scale_h(float(prep.train.h)),
         X0_val=sc.scale_x(prep.X_val), XH_val=sc.scale_x(prep.Xh_val), V_target=prep.problem.V, seed=seed,

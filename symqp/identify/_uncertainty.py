@@ -206,6 +206,13 @@ class HJBootstrap:
             ids.append(i)
         return np.array(rows).reshape(len(rows), m), np.array(ids, dtype=int)
 
+    def noise_residual(self, support: np.ndarray, a: np.ndarray) -> float:
+        """Median HJ residual of the fit's V under the replicates' fields: what noise in f explains."""
+        from ._hj import hj_residual
+
+        vals = [hj_residual(self.G, self.T @ rep.C, a[support], support) for rep in self.reps]
+        return float(np.median(vals)) if vals else 0.0
+
     def minimum_values(self, A: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """min over its stable states of each replicate's V (the constant that makes min U = 0)."""
         out = np.empty(len(ids))
@@ -233,10 +240,13 @@ def prune_v(boot: HJBootstrap, support: np.ndarray, a: np.ndarray, A: np.ndarray
     The t-statistics are marginal, and a term that only shares the role of a collinear
     partner (y² and x²y² in Maier–Stein's V: the normalisation at the wells fixes only their
     sum) can look weak together with it. The pruned V is therefore solved and its HJ
-    residual (``residual``: (support, a) -> float) compared with the dense one's: while it is
-    above ``_HJ_TOL`` times that, the weak term with the largest t is put back. Dropping
-    terms that only absorb noise raises the residual by a small factor (1.2 to 3 measured);
-    dropping a needed one by orders of magnitude (1150 on Maier–Stein).
+    residual (``residual``: (support, a) -> float) compared with the dense one's, or with the
+    residual that the noise of f alone gives the dense V (its median under the replicates'
+    fields; the larger of the two): while it is above ``_HJ_TOL`` times that, the weak term
+    with the largest t is put back. Dropping terms that only absorb noise raises the residual
+    by a small factor (1.2 to 3 measured); dropping a needed one by orders of magnitude (1150
+    on Maier–Stein). (For a linear field the dense V solves the HJ equation of f̂ exactly, and
+    only the noise level gives the scale.)
     ``A`` holds the replicates on ``support``. Returns (support, a over vcols, replicates on
     the final support, their ids, inclusion frequency of every vcols term over the replicates:
     the share in which it stands out of the spread by ``crit``, 1 for the terms put back).
@@ -255,7 +265,7 @@ def prune_v(boot: HJBootstrap, support: np.ndarray, a: np.ndarray, A: np.ndarray
     if not weak or len(weak) == support.size:
         return support, a, A, np.arange(A.shape[0]), incl
     sd_c = boot.constraint_sd(a)
-    limit = _HJ_TOL * residual(support, a)
+    limit = _HJ_TOL * max(residual(support, a), boot.noise_residual(support, a))
     for k in range(len(weak) + 1):
         new = np.delete(support, weak[k:])
         got = solve_main(new, a, sd_c)

@@ -104,8 +104,8 @@ class CoefficientTable:
     >>> t = CoefficientTable([{"term": "x**2", "estimate": 1.0, "std": 0.01, "lower": 0.98,
     ...                        "upper": 1.02, "inclusion": 1.0}], 0.95, "U")
     >>> print(t)
-    U        term    estimate         std   95% lower   95% upper  inclusion
-             x**2           1        0.01        0.98        1.02       1.00
+    U  term    estimate        std   95% lower   95% upper inclusion
+       x**2           1       0.01        0.98        1.02      1.00
     """
 
     rows: list[dict[str, Any]]
@@ -114,13 +114,15 @@ class CoefficientTable:
 
     def __str__(self) -> str:
         pct = f"{100 * self.level:.0f}%"
-        head = f"{self.what:8s} {'term':>4s}    {'estimate':>8s} {'std':>11s} {pct + ' lower':>11s} {pct + ' upper':>11s}  inclusion"
+        wt = max([4] + [len(r["term"]) for r in self.rows])
+        wo = max([len(self.what)] + [len(r.get("output", "")) for r in self.rows])
+        head = (f"{self.what:<{wo}s}  {'term':<{wt}s} {'estimate':>11s} {'std':>10s} {pct + ' lower':>11s} "
+                f"{pct + ' upper':>11s} {'inclusion':>9s}")
         lines = [head]
         for r in self.rows:
-            label = r.get("output", "")
             lines.append(
-                f"{label:8s} {r['term']:>4s} {r['estimate']:11.4g} {r['std']:11.3g} {r['lower']:11.4g} "
-                f"{r['upper']:11.4g} {r['inclusion']:10.2f}"
+                f"{r.get('output', ''):<{wo}s}  {r['term']:<{wt}s} {r['estimate']:11.4g} {r['std']:10.3g} "
+                f"{r['lower']:11.4g} {r['upper']:11.4g} {r['inclusion']:9.2f}"
             )
         return "\n".join(lines)
 
