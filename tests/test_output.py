@@ -179,7 +179,9 @@ def test_kernels_land_in_the_xdg_cache(monkeypatch, tmp_path):
 
     monkeypatch.delenv("SYMQP_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    lib = poly(["x", "y"], 2)
+    # variable names no other test uses: the kernel is new to this process, so it is written
+    # to the cache folder rather than found in memory (tests share worker processes)
+    lib = poly(["xdg_u", "xdg_v"], 2)
     X = np.random.default_rng(0).uniform(-1, 1, (5000, 2))
     np.testing.assert_allclose(lib.evaluate(X, backend="numba")[:, 3], X[:, 0] ** 2)
     assert list((tmp_path / "symqp").glob("symqp_k_*.py"))
